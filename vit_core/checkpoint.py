@@ -1,0 +1,115 @@
+"""Checkpoints: weights as safetensors (no code can run on load) beside a JSON card.
+
+A checkpoint is two files with one stem: ``NAME.safetensors`` and ``NAME.json``. The card holds the model
+name and config (enough to rebuild the model), the recipe, the epoch and the accuracy. A training run also
+keeps ``train_state.pt`` (optimizer, schedule position, RNG) beside them for ``--resume``.
+Every file is written to a temporary name and renamed, so a crash never leaves half a checkpoint.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from .errors import CheckpointError
+from .registry import create_model
+
+CARD_VERSION = 1
+
+
+def atomic_write(path: str | os.PathLike, write) -> None:
+    """Call ``write(tmp_path)``, then rename the temporary file over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path, obj) -> None:
+    def write(tmp):
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=2)
+            f.write("\n")
+
+    atomic_write(path, write)
+
+
+def checkpoint_paths(path: str | os.PathLike) -> tuple[Path, Path]:
+    """(weights, card) for a checkpoint given as its .safetensors file, its .json card, or its run folder."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoint.safetensors"
+    stem = path.with_suffix("") if path.suffix in (".safetensors", ".json") else path
+    return stem.with_suffix(".safetensors"), stem.with_suffix(".json")
+
+
+def save_checkpoint(model: nn.Module, path, card: dict, dtype: torch.dtype | None = None) -> None:
+    """Write the weights (optionally cast, e.g. to fp16 for shipping) and the card."""
+    from safetensors.torch import save_file
+
+    weights, card_path = checkpoint_paths(path)
+    state = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().cpu().contiguous()
+             for k, v in model.state_dict().items()}
+    atomic_write(weights, lambda tmp: save_file(state, tmp, metadata={"format": "pt"}))
+    atomic_write_json(card_path, {"card_version": CARD_VERSION, **card,
+                                  "weights_dtype": str(dtype or next(iter(state.values())).dtype)})
+
+
+def read_card(path) -> dict:
+    _, card_path = checkpoint_paths(path)
+    if not card_path.is_file():
+        raise CheckpointError(f"checkpoint card {card_path} is missing")
+    try:
+        card = json.loads(card_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"checkpoint card {card_path} is corrupt ({e})") from None
+    if not isinstance(card, dict) or "model" not in card or "config" not in card:
+        raise CheckpointError(f"checkpoint card {card_path} lacks the model name or config")
+    return card
+
+
+def read_weights(path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    weights, _ = checkpoint_paths(path)
+    if not weights.is_file():
+        raise CheckpointError(f"checkpoint weights {weights} are missing")
+    try:
+        return load_file(str(weights))
+    except Exception as e:  # safetensors raises its own error types for bad headers and short files
+        raise CheckpointError(f"checkpoint weights {weights} are truncated or corrupt ({e})") from None
+
+
+def load_into(model: nn.Module, state: dict[str, torch.Tensor], source, expected: str, found: str) -> None:
+    """Load a state dict, turning a mismatch into an error that names both architectures."""
+    own = model.state_dict()
+    shapes_differ = [k for k in state if k in own and own[k].shape != state[k].shape]
+    missing, extra = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    if shapes_differ or missing or extra:
+        detail = (f"{len(missing)} missing, {len(extra)} unexpected, {len(shapes_differ)} of another shape"
+                  + (f" (e.g. {(shapes_differ + missing + extra)[0]})"))
+        raise CheckpointError(f"checkpoint {source} holds a {found} but the model is a {expected}: {detail}")
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+
+
+def load_checkpoint(path, device="cpu") -> tuple[nn.Module, dict]:
+    """Rebuild the model a checkpoint describes and load its weights (cast to fp32). Returns (model, card)."""
+    card = read_card(path)
+    try:
+        model = create_model(card["model"], **card["config"])
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"checkpoint {path} describes a model that cannot be built: {e}") from None
+    load_into(model, read_weights(path), path, expected=card["model"], found=card["model"])
+    return model.to(device).eval(), card
