@@ -27,7 +27,7 @@ from .mix import mix_batch, soft_cross_entropy
 from .model import count_params
 from .registry import MODEL_NAMES, create_model, model_config
 from .runinfo import command_line, environment, resolve_device
-from .schedule import cosine_lr, lr_at, parse_duration, warmup_lr
+from .schedule import cosine_lr, lr_at, parse_duration
 
 # The default recipe follows the published evidence for plain ViTs on CIFAR-10 (DeiT's recipe as adapted
 # by Lee et al. 2021, "Vision Transformer for Small-Size Datasets"): AdamW 1e-3 / wd 0.05, warmup + cosine,
@@ -46,6 +46,7 @@ PRESETS = {
                    autoaugment="none", time_budget="15m", epochs=100, threads=2, eval_every=0),
 }
 DEBUG_TRAIN, DEBUG_TEST = 512, 256
+MAX_WARMUP_SHARE = 0.2  # of a --time-budget
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,17 +102,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     for k, v in base.items():
         if getattr(args, k) is None:
             setattr(args, k, v)
+    args.time_budget_s = parse_duration(args.time_budget) if args.time_budget else None
     if args.debug:
         args.epochs = min(args.epochs, 2)
         args.batch_size = min(args.batch_size, 64)
-        args.time_budget = None
+        args.time_budget = args.time_budget_s = None
     if args.epochs < 1:
         raise ValueError(f"--epochs must be at least 1, got {args.epochs}")
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
     if not args.lr > 0:
         raise ValueError(f"--lr must be positive, got {args.lr}")
-    args.time_budget_s = parse_duration(args.time_budget) if args.time_budget else None
     return args
 
 
@@ -241,12 +242,16 @@ def train(args) -> dict:
             # ---- learning rate for this step
             if budget is None:
                 lr = lr_at(step, total_steps, warmup_steps, args.lr, args.min_lr, args.schedule)
-            elif step < warmup_steps or args.schedule == "constant":
-                lr = warmup_lr(step, warmup_steps, args.lr) if args.schedule == "cosine" else args.lr
-            else:
+            elif args.schedule == "constant":
+                lr = args.lr
+            else:  # warmup for its steps (at most a fifth of the budget), then a cosine that ends on time
                 elapsed = train_seconds + time.perf_counter() - t0
-                warmup_end_s = elapsed if warmup_end_s is None else warmup_end_s
-                lr = cosine_lr((elapsed - warmup_end_s) / max(budget - warmup_end_s, 1e-9), args.lr, args.min_lr)
+                warm = max((step + 1) / max(warmup_steps, 1), elapsed / (MAX_WARMUP_SHARE * budget))
+                if warm < 1 and warmup_end_s is None:
+                    lr = args.lr * warm
+                else:
+                    warmup_end_s = elapsed if warmup_end_s is None else warmup_end_s
+                    lr = cosine_lr((elapsed - warmup_end_s) / max(budget - warmup_end_s, 1e-9), args.lr, args.min_lr)
             for group in optimizer.param_groups:
                 group["lr"] = lr
 

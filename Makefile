@@ -1,0 +1,124 @@
+# ViT from Scratch: build the book and run every test.
+#
+#   make book          the course as a website in _build/html (runs every notebook on the CPU, cached)
+#   make book-student  the same site with the exercise solutions removed, in _build/student/html
+#   make test          unit tests, every notebook (nbval) and the headless-browser test of the built book
+#
+# Each target creates .venv/ (once) and the CIFAR-10 data (once) when they are missing.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+PYTHON_SYS ?= python3
+VENV       := .venv
+PY         := $(VENV)/bin/python
+JB         := $(VENV)/bin/jupyter-book
+STAMP      := $(VENV)/.installed
+
+VIT_CORE_DATA ?= $(HOME)/.cache/vit_core/cifar10
+export VIT_CORE_DATA
+# Offline copy of CIFAR-10 beside the project (see ../shared/data/README.md).
+SHARED_DATA ?= ../shared/data
+# make book DOWNLOAD=1: without an offline copy, download CIFAR-10 with torchvision.
+DOWNLOAD ?= 0
+
+GENERATED := book/_generated
+VENDOR    := $(GENERATED)/vendor
+NPM_DIR   := _build/npm
+# Sphinx warnings are errors; jupyter-book's -W stops at the first one, --keep-going lists them all.
+JB_FLAGS  ?= -W --keep-going
+PYTEST_FLAGS ?=
+
+.PHONY: help book book-student test data explorer vendor clean clean-all notebook-times
+
+help:
+	@echo "make book          build the book into _build/html"
+	@echo "make book-student  build the book without solutions into _build/student/html"
+	@echo "make test          run all tests (unit, notebooks, browser); builds the book first"
+	@echo "make notebook-times  time each notebook on this machine -> results/notebook_times.json"
+	@echo "make clean         remove _build/ and book/_generated/ (keeps .venv/ and the data)"
+
+# --- environment ---------------------------------------------------------------------------------
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON_SYS) -m venv $(VENV)
+	$(PY) -m pip install -e ".[dev,book]"
+	@touch $@
+
+# --- data ----------------------------------------------------------------------------------------
+data: $(STAMP)
+	@if [ -d "$(VIT_CORE_DATA)/cifar-10-batches-py" ]; then \
+	  echo "CIFAR-10: $(VIT_CORE_DATA)/cifar-10-batches-py"; \
+	elif [ -f "$(SHARED_DATA)/prepare_cifar10.py" ]; then \
+	  $(PY) $(SHARED_DATA)/prepare_cifar10.py "$(VIT_CORE_DATA)"; \
+	elif [ "$(DOWNLOAD)" = 1 ]; then \
+	  $(PY) -c "from vit_core.data import load_cifar10; load_cifar10(download=True)"; \
+	else \
+	  echo "CIFAR-10 is missing from $(VIT_CORE_DATA) and there is no offline copy in $(SHARED_DATA)."; \
+	  echo "Download it once (about 170 MB) with torchvision: make $(MAKECMDGOALS) DOWNLOAD=1"; \
+	  echo "(or: python -m vit_core.train --preset laptop --download), or set VIT_CORE_DATA to a folder"; \
+	  echo "that holds cifar-10-batches-py/."; \
+	  exit 1; \
+	fi
+
+# --- offline JavaScript (RequireJS, Jupyter widgets HTML manager, MathJax) -------------------------
+# Installed from the npm registry with the exact versions in package-lock.json, outside the source tree,
+# then only the files the pages load are copied into book/_generated/vendor/ (served as _static/vendor/).
+$(NPM_DIR)/node_modules/.package-lock.json: package.json package-lock.json
+	@command -v npm >/dev/null || { echo "npm is needed once to fetch the book's JavaScript (apt-get install npm)"; exit 1; }
+	mkdir -p $(NPM_DIR)
+	cp package.json package-lock.json $(NPM_DIR)/
+	cd $(NPM_DIR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(VENDOR)/.stamp: $(NPM_DIR)/node_modules/.package-lock.json
+	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/html-manager $(VENDOR)/mathjax
+	cp $(NPM_DIR)/node_modules/requirejs/require.js $(VENDOR)/require.js
+	cp $(NPM_DIR)/node_modules/@jupyter-widgets/html-manager/dist/embed-amd.js $(VENDOR)/html-manager/
+	cd $(NPM_DIR)/node_modules/@jupyter-widgets/html-manager/dist && \
+	  cp *.woff *.woff2 *.ttf *.eot *.svg $(CURDIR)/$(VENDOR)/html-manager/
+	cd $(NPM_DIR)/node_modules/mathjax/es5 && \
+	  cp -r tex-chtml.js input output ui a11y adaptors $(CURDIR)/$(VENDOR)/mathjax/
+	rm -rf $(VENDOR)/mathjax/output/svg $(VENDOR)/mathjax/input/mml
+	cp $(NPM_DIR)/node_modules/mathjax/LICENSE $(VENDOR)/mathjax/LICENSE
+	@touch $@
+
+vendor: $(VENDOR)/.stamp
+
+# --- the offline attention explorer (data + script) ----------------------------------------------
+explorer: $(STAMP)
+	$(PY) -m vit_core.export_explorer --out $(GENERATED)/explorer
+
+# --- the book ------------------------------------------------------------------------------------
+book: $(STAMP) data vendor explorer
+	$(JB) build . $(JB_FLAGS)
+	@echo "Open _build/html/index.html"
+
+# The student build shares the notebook cache, and writes to _build/student/_build/html
+# (jupyter-book always adds _build/), linked as _build/student/html.
+book-student: $(STAMP) data vendor explorer
+	$(PY) book/tools/student_config.py _config.yml _build/student/_config.yml
+	$(JB) build . $(JB_FLAGS) --config _build/student/_config.yml --path-output _build/student
+	ln -sfn _build/html _build/student/html
+	@echo "Open _build/student/html/index.html"
+
+# --- tests ---------------------------------------------------------------------------------------
+# The browser test reads _build/html and _build/student/html, so both are built first (the notebooks run
+# once, in the first build; later builds reuse the cache).
+# As root (CI containers) a missing Chromium is installed from Debian; elsewhere the browser test
+# skips with its reason unless CI=true.
+test: book book-student
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+	$(PY) -m pytest tests/ --nbval-lax notebooks/ $(PYTEST_FLAGS)
+
+notebook-times: $(STAMP) data
+	$(PY) book/tools/time_notebooks.py notebooks results/notebook_times.json
+
+clean:
+	rm -rf _build $(GENERATED)
+
+clean-all: clean
+	rm -rf $(VENV)

@@ -1,0 +1,77 @@
+"""Run each course notebook once on this machine and record how long it took.
+
+    python book/tools/time_notebooks.py notebooks results/notebook_times.json   # or: make notebook-times
+
+Each notebook runs in a fresh kernel from its own folder (as in the book build) with nbclient; the
+seconds are wall-clock time for the whole notebook. The instructor guide's table is generated from the
+JSON this writes, so rerun it after changing a notebook.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+
+def time_notebook(path: Path, timeout: int = 1800) -> dict:
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""  # the table reports CPU times, even on a GPU machine
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    start = time.perf_counter()
+    error = None
+    try:
+        client.execute()
+    except Exception as e:  # record the failure, keep timing the others
+        error = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
+    seconds = time.perf_counter() - start
+    return {"notebook": path.stem, "seconds": round(seconds, 1), "ok": error is None, "error": error,
+            "code_cells": sum(c.cell_type == "code" for c in nb.cells)}
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def main(folder: str = "notebooks", out: str = "results/notebook_times.json") -> int:
+    paths = sorted(Path(folder).glob("[0-9][0-9]_*.ipynb"))
+    if not paths:
+        print(f"no notebooks in {folder}/", file=sys.stderr)
+        return 1
+    rows = []
+    for path in paths:
+        print(f"running {path} ...", flush=True)
+        row = time_notebook(path)
+        print(f"  {row['seconds']:.1f} s{'' if row['ok'] else '  FAILED: ' + row['error']}", flush=True)
+        rows.append(row)
+    import torch
+
+    record = {
+        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"platform": platform.platform(), "processor": cpu_name(),
+                    "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                    "python": platform.python_version(), "torch": torch.__version__},
+        "device": "cpu",
+        "notebooks": rows,
+    }
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(record, indent=2) + "\n", encoding="utf8")
+    print(f"wrote {out}")
+    return 0 if all(r["ok"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:3]))

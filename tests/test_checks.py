@@ -1,0 +1,321 @@
+"""The exercise checks accept the reference, report 'not implemented yet' for stubs, and name typical mistakes."""
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from vit_core import checks
+from vit_core.checks import CheckFailed
+from vit_core.data import MEAN, STD, normalize
+from vit_core.mix import smooth_one_hot
+from vit_core.model import LN_EPS, Attention, Block, Mlp, ViTConfig, count_params, sincos_pos_embed_2d
+from vit_core.schedule import lr_at
+
+
+def stub(*args, **kwargs):
+    raise NotImplementedError
+
+
+def fails(check, fn, match):
+    with pytest.raises(CheckFailed, match=match):
+        check(fn)
+
+
+def test_stub_is_not_yet_and_does_not_raise(capsys):
+    for name in checks.__all__[1:]:
+        assert getattr(checks, name)(stub) is False, name
+        assert "not implemented yet" in capsys.readouterr().out
+
+
+def test_checks_do_not_touch_the_global_rng():
+    torch.manual_seed(123)
+    a = torch.rand(3)
+    torch.manual_seed(123)
+    checks.check_vit_forward(lambda m, x: m(x))
+    assert torch.equal(torch.rand(3), a)
+
+
+def test_student_exception_is_reported():
+    fails(checks.check_normalize, lambda x: 1 / 0, "raised ZeroDivisionError")
+
+
+# ---- 00
+def test_normalize(capsys):
+    assert checks.check_normalize(normalize)
+    assert "correct!" in capsys.readouterr().out
+    mean, std = torch.tensor(MEAN).view(1, 3, 1, 1), torch.tensor(STD).view(1, 3, 1, 1)
+    fails(checks.check_normalize, lambda x: (x.float() - mean) / std, "divide by 255")
+    fails(checks.check_normalize, lambda x: x.float() / 255, "did not subtract MEAN")
+    fails(checks.check_normalize, lambda x: x, "convert to float")
+
+
+def crop_loop(x, padding, dy, dx):
+    xp = F.pad(x, (padding,) * 4)
+    H, W = x.shape[2:]
+    return torch.stack([xp[i, :, dy[i]:dy[i] + H, dx[i]:dx[i] + W] for i in range(len(x))])
+
+
+def test_crop():
+    assert checks.check_crop(crop_loop)
+    fails(checks.check_crop, lambda x, p, dy, dx: crop_loop(x, p, dx, dy), "swapped rows and columns")
+    fails(checks.check_crop, lambda x, p, dy, dx: crop_loop(x, p, dy[:1].expand(len(x)), dx[:1].expand(len(x))),
+          "first image's offsets")
+    fails(checks.check_crop, lambda x, p, dy, dx: x, "unchanged")
+    fails(checks.check_crop, lambda x, p, dy, dx: x[:, :, :4], "wrong output shape")
+
+
+# ---- 01
+def patchify(x, p):
+    B, C, H, W = x.shape
+    return x.reshape(B, C, H // p, p, W // p, p).permute(0, 2, 4, 1, 3, 5).reshape(B, -1, C * p * p)
+
+
+def test_patchify():
+    assert checks.check_patchify(patchify)
+
+    def channels_last(x, p):
+        B, C, H, W = x.shape
+        return x.reshape(B, C, H // p, p, W // p, p).permute(0, 2, 4, 3, 5, 1).reshape(B, -1, C * p * p)
+
+    def column_major(x, p):
+        B, C, H, W = x.shape
+        return x.reshape(B, C, H // p, p, W // p, p).permute(0, 4, 2, 1, 3, 5).reshape(B, -1, C * p * p)
+
+    fails(checks.check_patchify, channels_last, r"\(P, P, C\)")
+    fails(checks.check_patchify, column_major, "column-major")
+    fails(checks.check_patchify, lambda x, p: x.reshape(x.shape[0], -1, x.shape[1] * p * p), "without permuting")
+    fails(checks.check_patchify, lambda x, p: patchify(x, p).transpose(1, 2),
+          r"wrong output shape: expected \(2, 64, 48\), got \(2, 48, 64\)")
+    fails(checks.check_patchify, lambda x, p: patchify(x, p) if p == 4 else patchify(x, p) * 2,
+          "do not hard-code")
+
+
+def test_sincos():
+    assert checks.check_sincos(lambda D, G: sincos_pos_embed_2d(D, G, cls_token=False)[0])
+
+    def swapped(D, G):
+        pe = sincos_pos_embed_2d(D, G, cls_token=False)[0]
+        return torch.cat([pe[:, D // 2:], pe[:, :D // 2]], 1)
+
+    fails(checks.check_sincos, swapped, "rows and columns are swapped")
+    fails(checks.check_sincos, lambda D, G: sincos_pos_embed_2d(D, G, cls_token=True)[0], "wrong output shape")
+
+
+# ---- 02
+def test_softmax():
+    def stable(x):
+        e = (x - x.max(-1, keepdim=True).values).exp()
+        return e / e.sum(-1, keepdim=True)
+
+    assert checks.check_softmax(stable)
+    fails(checks.check_softmax, lambda x: x.exp() / x.exp().sum(-1, keepdim=True), "nan/inf")
+    fails(checks.check_softmax, lambda x: torch.softmax(x, 0), "columns sum to 1")
+    fails(checks.check_softmax, lambda x: x.exp(), "rows do not sum to 1")
+
+
+def attention(q, k, v, scale=None, dim=-1, kt=lambda k: k.transpose(-2, -1)):
+    scale = q.shape[-1] ** -0.5 if scale is None else scale
+    a = ((q @ kt(k)) * scale).softmax(dim)
+    return a @ v, a
+
+
+def test_attention():
+    assert checks.check_attention(attention)
+    fails(checks.check_attention, lambda q, k, v: attention(q, k, v, dim=-2), "rows do not sum to 1, but the columns")
+    fails(checks.check_attention, lambda q, k, v: attention(q, k, v, scale=1.0), "forgot to scale")
+    fails(checks.check_attention, lambda q, k, v: attention(q, k, v, scale=1 / q.shape[-1]), "divided the scores by d")
+    fails(checks.check_attention, lambda q, k, v: attention(q, k, v, kt=lambda k: k.transpose(1, 2)), "B, H, N, d")
+    fails(checks.check_attention, lambda q, k, v: attention(q, k, v)[0], "return a pair")
+    fails(checks.check_attention, lambda q, k, v: (attention(q, k, v)[1].transpose(-2, -1) @ v, attention(q, k, v)[1]),
+          "attn\\^T @ V")
+
+
+# ---- 03
+class MHA(nn.Module):
+    def __init__(self, dim, num_heads, variant="ref"):
+        super().__init__()
+        self.h, self.variant = num_heads, variant
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        B, N, D = x.shape
+        H, Dh = self.h, D // self.h
+        q, k, v = self.qkv(x).reshape(B, N, 3, H, Dh).permute(2, 0, 3, 1, 4)
+        scale = D ** -0.5 if self.variant == "dim_scale" else Dh ** -0.5
+        o = ((q @ k.transpose(-2, -1)) * scale).softmax(-1) @ v
+        o = o.reshape(B, N, D) if self.variant == "no_transpose" else o.transpose(1, 2).reshape(B, N, D)
+        return o if self.variant == "no_proj" else self.proj(o)
+
+
+def test_multihead():
+    assert checks.check_multihead(MHA)
+    assert checks.check_multihead(Attention)
+    fails(checks.check_multihead, lambda d, h: MHA(d, h, "dim_scale"), "head_dim")
+    fails(checks.check_multihead, lambda d, h: MHA(d, h, "no_transpose"), "heads are merged in the wrong order")
+    fails(checks.check_multihead, lambda d, h: MHA(d, h, "no_proj"), "output projection")
+
+    class Renamed(MHA):
+        def __init__(self, d, h):
+            super().__init__(d, h)
+            self.out = self.proj
+            del self.proj
+
+    fails(checks.check_multihead, Renamed, "missing: proj.bias, proj.weight")
+
+
+class MyBlock(nn.Module):
+    def __init__(self, dim, num_heads, mlp_ratio=4.0, variant="ref", eps=LN_EPS):
+        super().__init__()
+        self.variant = variant
+        self.norm1 = nn.LayerNorm(dim, eps=eps)
+        self.attn = MHA(dim, num_heads)
+        self.norm2 = nn.LayerNorm(dim, eps=eps)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        if variant == "tanh":
+            self.mlp.act = nn.GELU(approximate="tanh")
+
+    def forward(self, x):
+        if self.variant == "post_norm":
+            x = self.norm1(x + self.attn(x))
+            return self.norm2(x + self.mlp(x))
+        if self.variant == "no_mlp_residual":
+            x = x + self.attn(self.norm1(x))
+            return self.mlp(self.norm2(x))
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+def test_block():
+    assert checks.check_block(MyBlock)
+    assert checks.check_block(Block)
+    fails(checks.check_block, lambda d, h, r: MyBlock(d, h, r, "post_norm"), "post-norm")
+    fails(checks.check_block, lambda d, h, r: MyBlock(d, h, r, "no_mlp_residual"), "residual around the MLP")
+    fails(checks.check_block, lambda d, h, r: MyBlock(d, h, r, "tanh"), "tanh approximation")
+    fails(checks.check_block, lambda d, h, r: MyBlock(d, h, r, eps=1e-5), "eps=1e-6")
+    fails(checks.check_block, lambda d, h, r: MyBlock(d, h, 4.0), r"mlp.fc1.weight: expected \(96, 48\)")
+
+
+# ---- 04
+def vit_params(cfg: ViTConfig, cls=True, pos_slots=1, head_dep=False):
+    D, L, P, C, K = cfg.embed_dim, cfg.depth, cfg.patch_size, cfg.in_chans, cfg.num_classes
+    hid, N = int(D * cfg.mlp_ratio), cfg.num_patches
+    block = 4 * D + 3 * D * D + 3 * D + D * D + D + 2 * D * hid + hid + D
+    n = D * C * P * P + D + (D if cls else 0) + (N + pos_slots) * D + L * block + 2 * D + D * K + K
+    return n + (cfg.num_heads if head_dep else 0)
+
+
+def test_param_count():
+    assert checks.check_param_count(vit_params)
+    assert checks.check_param_count(lambda cfg: count_params(__import__("vit_core.model").model.VisionTransformer(cfg)))
+    fails(checks.check_param_count, lambda c: vit_params(c, cls=False), "CLS token")
+    fails(checks.check_param_count, lambda c: vit_params(c) - 2 * c.embed_dim, "final LayerNorm")
+    fails(checks.check_param_count, lambda c: vit_params(c) - c.depth * 3 * c.embed_dim, "qkv biases")
+    fails(checks.check_param_count, lambda c: vit_params(c, head_dep=True), "num_heads")
+    fails(checks.check_param_count, lambda c: "many", "return a number")
+
+
+def test_vit_forward():
+    def forward(model, x, pos=True, pool="cls"):
+        t = model.patch_embed(x)
+        t = torch.cat([model.cls_token.expand(len(x), -1, -1), t], 1)
+        if pos:
+            t = t + model.pos_embed
+        for blk in model.blocks:
+            t = blk(t)
+        t = model.norm(t)
+        return model.head(t[:, 0] if pool == "cls" else t.mean(1))
+
+    assert checks.check_vit_forward(forward)
+    fails(checks.check_vit_forward, lambda m, x: forward(m, x, pos=False), "position embedding")
+    fails(checks.check_vit_forward, lambda m, x: forward(m, x, pool="mean"), "CLS token")
+
+
+# ---- 05
+def test_lr_schedule():
+    assert checks.check_lr_schedule(lr_at)
+
+    def zero_start(step, total, warm, base, low):
+        return base * step / warm if step < warm else lr_at(step, total, warm, base, low)
+
+    def linear(step, total, warm, base, low):
+        if step < warm:
+            return base * (step + 1) / warm
+        return base + (low - base) * (step - warm) / (total - warm)
+
+    def no_floor(step, total, warm, base, low):
+        return lr_at(step, total, warm, base, 0.0)
+
+    fails(checks.check_lr_schedule, zero_start, "starts at lr 0")
+    fails(checks.check_lr_schedule, linear, "straight line")
+    fails(checks.check_lr_schedule, no_floor, "min_lr")
+    fails(checks.check_lr_schedule, lambda *a: torch.tensor([1.0, 2.0]), "float")
+
+
+def test_mixup():
+    def mixup(x, y, lam):
+        return lam * x + (1 - lam) * x.flip(0), lam * y + (1 - lam) * y.flip(0)
+
+    assert checks.check_mixup(mixup)
+    fails(checks.check_mixup, lambda x, y, lam: mixup(x, y, 1 - lam), "swapped lam")
+    fails(checks.check_mixup, lambda x, y, lam: (mixup(x, y, lam)[0], y), "labels are not")
+    fails(checks.check_mixup, lambda x, y, lam: (lam * x + (1 - lam) * x.roll(1, 0), y), "reversed")
+
+
+def test_label_smoothing():
+    assert checks.check_label_smoothing(smooth_one_hot)
+
+    def k_minus_1(y, K, eps):
+        return torch.full((len(y), K), eps / (K - 1)).scatter_(1, y[:, None], 1 - eps)
+
+    fails(checks.check_label_smoothing, k_minus_1, "K - 1")
+    fails(checks.check_label_smoothing, lambda y, K, eps: F.one_hot(y, K).float() * (1 - eps), "do not sum to 1")
+
+
+# ---- 06
+def test_train_step():
+    def step(model, opt, x, y, zero=True, update=True, item=True):
+        if zero:
+            opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        if update:
+            opt.step()
+        return loss.item() if item else loss
+
+    assert checks.check_train_step(step)
+    fails(checks.check_train_step, lambda *a: step(*a, zero=False), "zero_grad")
+    fails(checks.check_train_step, lambda *a: step(*a, update=False), "did not change")
+    fails(checks.check_train_step, lambda *a: step(*a, item=False), r"loss.item\(\)")
+
+
+def test_confusion():
+    def confusion(pred, y, k):
+        return torch.bincount(y * k + pred, minlength=k * k).view(k, k)
+
+    assert checks.check_confusion(confusion)
+    fails(checks.check_confusion, lambda p, y, k: confusion(p, y, k).T, "transposed")
+    fails(checks.check_confusion, lambda p, y, k: confusion(p, y, k)[:4], "wrong confusion matrix shape")
+
+
+# ---- 09
+def test_patch_merging():
+    def merge(x):
+        return torch.cat([x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 1::2]], -1)
+
+    assert checks.check_patch_merging(merge)
+    fails(checks.check_patch_merging,
+          lambda x: torch.cat([x[:, 0::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 0::2], x[:, 1::2, 1::2]], -1),
+          "different order")
+    fails(checks.check_patch_merging, lambda x: x[:, ::2, ::2], "wrong output shape")
+
+
+def test_window_partition():
+    def windows(x, ws):
+        B, H, W, C = x.shape
+        return x.reshape(B, H // ws, ws, W // ws, ws, C).permute(0, 1, 3, 2, 4, 5).reshape(-1, ws * ws, C)
+
+    assert checks.check_window_partition(windows)
+    fails(checks.check_window_partition, lambda x, ws: x.reshape(-1, ws * ws, x.shape[-1]), "without permuting")

@@ -1,0 +1,110 @@
+"""The attention explorer driven from Python, its data format, and the offline export."""
+import time
+
+import numpy as np
+import pytest
+import torch
+import traitlets
+from PIL import Image
+
+from test_data import write_fake_cifar
+from vit_core.attention import attention_maps
+from vit_core.checkpoint import save_checkpoint
+from vit_core.explorer import AttentionExplorer, encode_image, select_map, unpack
+from vit_core.export_explorer import export, gallery_indices, main
+from vit_core.registry import create_model
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return create_model("vit_laptop").eval()
+
+
+@pytest.fixture(scope="module")
+def images():
+    g = torch.Generator().manual_seed(0)
+    return torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8, generator=g)
+
+
+@pytest.fixture()
+def explorer(model, images):
+    return AttentionExplorer(model, images, labels=[1, 2, 3])
+
+
+def test_layer_head_patch_mode_and_image_each_change_the_map(explorer):
+    shown = [explorer.current_map()]
+    other_class = (int(np.argmax(explorer.record["probs"])) + 1) % 10
+    for name, value in [("layer", 0), ("head", 2), ("query", 27), ("mode", "rollout"), ("layer", 2),
+                        ("mode", "class"), ("target", other_class), ("image_index", 1)]:
+        setattr(explorer, name, value)
+        shown.append(explorer.current_map())
+        assert not np.array_equal(shown[-2], shown[-1]), f"setting {name} to {value} left the map as it was"
+    assert shown[-1].shape == (8, 8) and shown[-1].min() == 0 and shown[-1].max() == 1
+
+
+def test_the_shown_map_is_the_models_attention(explorer, model, images):
+    explorer.layer, explorer.head, explorer.query = 1, 3, 10
+    _, attn = attention_maps(model, images[:1])
+    row = attn[0, 1, 3, 10].numpy()  # avg-pool model: no CLS, token 10 is patch 10
+    expected = (row - row.min()) / (row.max() - row.min())
+    np.testing.assert_allclose(explorer.current_map().flatten(), expected, atol=1 / 255)
+
+
+def test_out_of_range_choices_are_refused(explorer):
+    for name, value in [("layer", 4), ("head", 4), ("query", 64), ("image_index", 3), ("target", 10), ("layer", -1)]:
+        with pytest.raises(traitlets.TraitError, match=name):
+            setattr(explorer, name, value)
+    with pytest.raises(traitlets.TraitError):
+        explorer.mode = "gradcam"
+
+
+def test_user_images_join_the_gallery(explorer):
+    pil = Image.fromarray(np.full((64, 48, 3), 200, dtype=np.uint8))  # resized to 32x32
+    i = explorer.add_image(pil)
+    assert explorer.image_index == i == 3 and explorer.record["label"] is None
+    j = explorer.add_image(np.random.default_rng(0).random((32, 32, 3)), label=5)  # float HWC in [0, 1]
+    assert explorer.image_index == j == 4 and len(explorer.gallery) == 5
+    assert len(explorer.top5()) == 5 and explorer.top5()[0][1] >= explorer.top5()[1][1]
+
+
+def test_record_layout(model, images):
+    rec = encode_image(model, images[0], label=4)
+    L, H, N, C = 4, 4, 64, 10
+    assert unpack(rec["pixels"]).size == 32 * 32 * 3
+    assert unpack(rec["attn"]).size == L * (H + 1) * (1 + N) * N
+    assert unpack(rec["rollout"]).size == L * (1 + N) * N
+    assert unpack(rec["class"]).size == C * L * N
+    assert sum(rec["probs"]) == pytest.approx(1, abs=1e-3)
+    meta = {"layers": L, "heads": H, "grid": 8, "classes": list(range(C))}
+    m = select_map(rec, meta, "raw", layer=0, head=-1, query=-1, target=-1)
+    assert m.shape == (8, 8) and m.max() == 1.0
+
+
+def test_choices_react_well_within_100_ms_once_the_image_is_computed(explorer):
+    start = time.perf_counter()
+    for k in range(20):
+        explorer.layer, explorer.head, explorer.query = k % 4, k % 5 - 1, k
+        explorer.current_map()
+    assert (time.perf_counter() - start) / 20 < 0.1
+
+
+def test_gallery_takes_classes_in_turn():
+    labels = torch.tensor([3, 3, 1, 0, 1, 3])
+    assert gallery_indices(labels, 5) == [3, 2, 0, 4, 1]
+
+
+def test_export_fits_the_page_budget(model, images, tmp_path):
+    path = export(tmp_path, model, images[:2], torch.tensor([0, 1]))
+    text = path.read_text()
+    assert text.startswith("window.VIT_EXPLORER_DATA = ")
+    assert {p.name for p in tmp_path.iterdir()} == {"explorer_data.js", "explorer.js", "explorer.css", "index.html"}
+    assert len(text) / 2 * 24 < 5e6  # 24 images stay under 5 MB
+
+
+def test_export_cli(model, tmp_path):
+    write_fake_cifar(tmp_path / "data")
+    save_checkpoint(model, tmp_path / "ckpt.safetensors", {"model": "vit_laptop", "config": model.cfg.to_dict()})
+    main(["--out", str(tmp_path / "out"), "--checkpoint", str(tmp_path / "ckpt.safetensors"),
+          "--data-dir", str(tmp_path / "data"), "--num-images", "3"])
+    assert (tmp_path / "out" / "explorer_data.js").stat().st_size > 1000

@@ -1,0 +1,110 @@
+"""The offline explorer in headless Chromium: clicking changes the map, no errors, nothing leaves the machine."""
+import functools
+import http.server
+import os
+import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import torch
+
+from conftest import BOOK_HTML, in_ci
+from vit_core.export_explorer import export
+from vit_core.registry import create_model
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+BOOK_PAGE = BOOK_HTML / "book" / "explorer.html"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK) and not in_ci(),
+                       reason=f"Chromium is not installed at {CHROMIUM} (in CI the test runs, and fails, instead)"),
+]
+
+
+@pytest.fixture(scope="module")
+def standalone_page(tmp_path_factory) -> Path:
+    """DIR/index.html of an export from a small random model and random images."""
+    out = tmp_path_factory.mktemp("explorer")
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8, generator=g)
+    export(out, create_model("vit_laptop", depth=2).eval(), images, torch.tensor([0, 1, 2]))
+    return out / "index.html"
+
+
+def serve(root: Path):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def drive(root: Path, page_path: str) -> dict:
+    """Open the page, click patches, change layer and head; returns what happened."""
+    from playwright.sync_api import sync_playwright
+
+    server = serve(root)
+    errors, outside = [], []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page()
+            page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+            page.on("pageerror", lambda e: errors.append(str(e)))
+
+            def route(r):  # anything not served by our own server is refused and recorded
+                if urlparse(r.request.url).hostname == "127.0.0.1":
+                    return r.continue_()
+                outside.append(r.request.url)
+                return r.abort()
+
+            page.route("**/*", route)
+            page.goto(f"http://127.0.0.1:{server.server_port}/{page_path}")
+            main = page.locator(".vx-main")
+            page.locator(".vx-main[data-map]").wait_for()  # drawn once the first image's maps are inflated
+            shown = lambda: main.get_attribute("data-map")  # noqa: E731
+            maps = [shown()]
+            main.click(position={"x": 20, "y": 20})
+            maps.append(shown())
+            click_ms = float(page.locator(".vx").get_attribute("data-render-ms"))
+            main.click(position={"x": 250, "y": 200})
+            maps.append(shown())
+            page.locator("input[aria-label=layer]").fill("0")
+            maps.append(shown())
+            page.locator(".vx-buttons button[data-head='1']").click()
+            maps.append(shown())
+            caption = page.locator(".vx-caption").inner_text()
+            thumbs = page.locator(".vx-thumb").count()
+            browser.close()
+    finally:
+        server.shutdown()
+    return {"maps": maps, "errors": errors, "outside": outside, "click_ms": click_ms, "caption": caption,
+            "thumbs": thumbs}
+
+
+def check(result: dict, images: int) -> None:
+    assert result["thumbs"] == images
+    maps = result["maps"]
+    assert all(m and len(m.split(",")) == 64 for m in maps)
+    assert all(a != b for a, b in zip(maps, maps[1:])), "a click or a choice left the map as it was"
+    assert "Layer 1, head 2" in result["caption"]
+    assert result["errors"] == []
+    assert result["outside"] == []
+    assert result["click_ms"] < 100
+
+
+def test_standalone_page(standalone_page):
+    check(drive(standalone_page.parent, standalone_page.name), images=3)
+
+
+def test_built_book_page():
+    if not BOOK_PAGE.is_file():
+        if in_ci():
+            pytest.fail(f"{BOOK_PAGE} is missing: `make test` builds the book first")
+        pytest.skip("the book is not built (make book)")
+    check(drive(BOOK_HTML, str(BOOK_PAGE.relative_to(BOOK_HTML))), images=24)

@@ -1,0 +1,114 @@
+"""The model: timm parity, fused vs explicit attention, parameter counts, shape errors."""
+import pytest
+import torch
+
+from vit_core.model import ViTConfig, VisionTransformer, count_params, sincos_pos_embed_2d
+from vit_core.registry import MODEL_NAMES, create_model
+
+
+def timm_twin(cfg: ViTConfig):
+    """timm's VisionTransformer with the same architecture as our config."""
+    from timm.models.vision_transformer import VisionTransformer as TimmViT
+
+    return TimmViT(img_size=cfg.img_size, patch_size=cfg.patch_size, in_chans=cfg.in_chans,
+                   num_classes=cfg.num_classes, embed_dim=cfg.embed_dim, depth=cfg.depth, num_heads=cfg.num_heads,
+                   mlp_ratio=cfg.mlp_ratio, qkv_bias=cfg.qkv_bias,
+                   global_pool="token" if cfg.pool == "cls" else "avg", class_token=cfg.pool == "cls")
+
+
+@pytest.mark.parametrize("pool", ["cls", "avg"])
+@pytest.mark.parametrize("pos_embed", ["learned", "sincos"])
+def test_state_dict_loads_into_timm_with_equal_logits(pool, pos_embed):
+    pytest.importorskip("timm")
+    torch.manual_seed(0)
+    ours = create_model("vit_tiny", pool=pool, pos_embed=pos_embed).eval()
+    # Random (not initial) values everywhere, so a missed bias or norm cannot hide behind zeros and ones.
+    with torch.no_grad():
+        for p in ours.parameters():
+            p.normal_(0, 0.05)
+    theirs = timm_twin(ours.cfg).eval()
+    theirs.load_state_dict(ours.state_dict(), strict=True)
+    x = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), theirs(x), atol=1e-5, rtol=0)
+
+
+def test_fused_and_explicit_attention_give_the_same_logits():
+    torch.manual_seed(0)
+    model = create_model("vit_tiny").eval()
+    x = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        fused = model(x)
+        explicit, attn = model.forward_attention(x)
+    torch.testing.assert_close(fused, explicit, atol=1e-5, rtol=1e-5)
+    assert attn.shape == (3, 6, 3, 65, 65)  # (B, L, H, 1 + 64 patches, same)
+    torch.testing.assert_close(attn.sum(-1), torch.ones(3, 6, 3, 65))
+
+
+def test_parameter_counts_are_computed_and_the_seed_table_was_wrong():
+    # 192 dim, 6 layers, MLP ratio 4: 12*D^2 + 13*D per block, plus embeddings and head.
+    D, L, N = 192, 6, 64
+    expected = L * (12 * D * D + 13 * D) + (48 * D + D) + (N + 1) * D + D + 2 * D + (D * 10 + 10)
+    assert count_params(create_model("vit_tiny")) == expected
+    assert expected > 2.6e6  # not the seed's 1.3M
+
+
+def test_resnet18_has_the_standard_size_and_output():
+    model = create_model("resnet18")
+    assert 11.1e6 < count_params(model) < 11.2e6
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_every_named_model_classifies_a_batch(name):
+    if name == "vit_base":
+        pytest.skip("85M parameters: the architecture is the same code as vit_tiny")
+    model = create_model(name).eval()
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_sincos_embedding_is_fixed_and_distinguishes_positions():
+    model = create_model("vit_tiny", pos_embed="sincos")
+    assert not model.pos_embed.requires_grad
+    pe = sincos_pos_embed_2d(192, 8, cls_token=True)[0]  # (65, 192)
+    assert torch.all(pe[0] == 0)
+    sims = torch.nn.functional.normalize(pe[1:], dim=1) @ torch.nn.functional.normalize(pe[1:], dim=1).T
+    assert torch.allclose(sims.diagonal(), torch.ones(64))
+    assert (sims - torch.eye(64)).max() < 0.999  # no two positions share an embedding
+
+
+def test_drop_path_is_identity_in_eval_and_keeps_the_mean_in_training():
+    from vit_core.model import drop_path
+
+    x = torch.ones(20000, 4)
+    assert torch.equal(drop_path(x, 0.3, training=False), x)
+    y = drop_path(x, 0.3, training=True)
+    torch.testing.assert_close(y.unique(), torch.tensor([0.0, 1 / 0.7]))
+    assert abs(y.mean().item() - 1.0) < 0.03
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    (dict(patch_size=5), ["patch size 5", "32"]),
+    (dict(embed_dim=100, num_heads=3), ["100", "3"]),
+])
+def test_bad_configs_name_the_numbers(kwargs, words):
+    with pytest.raises(ValueError) as e:
+        create_model("vit_tiny", **kwargs)
+    assert all(w in str(e.value) for w in words)
+
+
+@pytest.mark.parametrize("shape, words", [
+    ((2, 1, 32, 32), ["3 channels", "got 1"]),
+    ((2, 3, 64, 64), ["64x64", "32x32"]),
+    ((3, 32, 32), ["(3, 32, 32)"]),
+])
+def test_bad_inputs_name_the_numbers(shape, words):
+    model = create_model("vit_tiny")
+    with pytest.raises(ValueError) as e:
+        model(torch.randn(*shape))
+    assert all(w in str(e.value) for w in words)
+
+
+def test_unknown_model_lists_the_choices():
+    with pytest.raises(ValueError, match="unknown model 'vit_huge'.*vit_tiny"):
+        create_model("vit_huge")
