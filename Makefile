@@ -10,6 +10,8 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 .DELETE_ON_ERROR:
+# The two book builds share one notebook cache: never run them at the same time (make -j).
+.NOTPARALLEL:
 
 PYTHON_SYS ?= python3
 VENV       := .venv
@@ -64,7 +66,8 @@ data: $(STAMP)
 
 # --- offline JavaScript (RequireJS, Jupyter widgets HTML manager, MathJax) -------------------------
 # Installed from the npm registry with the exact versions in package-lock.json, outside the source tree,
-# then only the files the pages load are copied into book/_generated/vendor/ (served as _static/vendor/).
+# then only the files the pages load are copied into book/_generated/vendor/ (served as _static/vendor/);
+# anywidget's front end comes from its Python package in .venv/.
 $(NPM_DIR)/node_modules/.package-lock.json: package.json package-lock.json
 	@command -v npm >/dev/null || { echo "npm is needed once to fetch the book's JavaScript (apt-get install npm)"; exit 1; }
 	mkdir -p $(NPM_DIR)
@@ -72,8 +75,8 @@ $(NPM_DIR)/node_modules/.package-lock.json: package.json package-lock.json
 	cd $(NPM_DIR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
-$(VENDOR)/.stamp: $(NPM_DIR)/node_modules/.package-lock.json
-	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/html-manager $(VENDOR)/mathjax
+$(VENDOR)/.stamp: $(NPM_DIR)/node_modules/.package-lock.json $(STAMP)
+	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/html-manager $(VENDOR)/mathjax $(VENDOR)/anywidget
 	cp $(NPM_DIR)/node_modules/requirejs/require.js $(VENDOR)/require.js
 	cp $(NPM_DIR)/node_modules/@jupyter-widgets/html-manager/dist/embed-amd.js $(VENDOR)/html-manager/
 	cd $(NPM_DIR)/node_modules/@jupyter-widgets/html-manager/dist && \
@@ -82,22 +85,30 @@ $(VENDOR)/.stamp: $(NPM_DIR)/node_modules/.package-lock.json
 	  cp -r tex-chtml.js input output ui a11y adaptors $(CURDIR)/$(VENDOR)/mathjax/
 	rm -rf $(VENDOR)/mathjax/output/svg $(VENDOR)/mathjax/input/mml
 	cp $(NPM_DIR)/node_modules/mathjax/LICENSE $(VENDOR)/mathjax/LICENSE
+	# anywidget's AMD front end, from the installed Python package (so its version matches the kernel's)
+	cp "$$($(PY) -c 'import anywidget, pathlib; print(pathlib.Path(anywidget.__file__).parent / "nbextension" / "index.js")')" \
+	  $(VENDOR)/anywidget/index.js
 	@touch $@
 
 vendor: $(VENDOR)/.stamp
 
 # --- the offline attention explorer (data + script) ----------------------------------------------
-explorer: $(STAMP)
+# Re-exported only when the package (code, front end, shipped checkpoints) changes: it runs the model.
+EXPLORER_STAMP := $(GENERATED)/explorer/.stamp
+$(EXPLORER_STAMP): $(STAMP) $(wildcard vit_core/*.py vit_core/static/* vit_core/checkpoints/*)
 	$(PY) -m vit_core.export_explorer --out $(GENERATED)/explorer
+	@touch $@
+
+explorer: $(EXPLORER_STAMP)
 
 # --- the book ------------------------------------------------------------------------------------
-book: $(STAMP) data vendor explorer
+book: $(STAMP) data vendor $(EXPLORER_STAMP)
 	$(JB) build . $(JB_FLAGS)
 	@echo "Open _build/html/index.html"
 
 # The student build shares the notebook cache, and writes to _build/student/_build/html
 # (jupyter-book always adds _build/), linked as _build/student/html.
-book-student: $(STAMP) data vendor explorer
+book-student: $(STAMP) data vendor $(EXPLORER_STAMP)
 	$(PY) book/tools/student_config.py _config.yml _build/student/_config.yml
 	$(JB) build . $(JB_FLAGS) --config _build/student/_config.yml --path-output _build/student
 	ln -sfn _build/html _build/student/html

@@ -41,12 +41,13 @@ DEFAULTS = dict(
 # A preset replaces the defaults; flags given on the command line still win.
 PRESETS = {
     # The best recipe found for 15 minutes on a 2-core CPU: results/cpu_experiments.jsonl shows the search.
-    "laptop": dict(model="vit_laptop", batch_size=128, lr=2e-3, min_lr=1e-5, weight_decay=0.05,
+    "laptop": dict(model="vit_laptop", batch_size=64, lr=1.4e-3, min_lr=1e-5, weight_decay=0.05,
                    warmup_epochs=0.25, label_smoothing=0.1, mixup_alpha=0.0, cutmix_alpha=0.0, drop_path=0.0,
                    autoaugment="none", time_budget="15m", epochs=100, threads=2, eval_every=0),
 }
 DEBUG_TRAIN, DEBUG_TEST = 512, 256
 MAX_WARMUP_SHARE = 0.2  # of a --time-budget
+ARCH_FLAGS = ("patch_size", "pool", "pos_embed", "embed_dim", "depth", "num_heads", "mlp_ratio", "stem", "stem_channels")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,6 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--patch-size", type=int, help="override the model's patch size")
     g.add_argument("--pool", choices=["cls", "avg"], help="override the model's pooling")
     g.add_argument("--pos-embed", choices=["learned", "sincos"], help="override the position embedding")
+    g.add_argument("--embed-dim", type=int, help="override the token width")
+    g.add_argument("--depth", type=int, help="override the number of blocks")
+    g.add_argument("--num-heads", type=int, help="override the number of heads")
+    g.add_argument("--mlp-ratio", type=float, help="override the MLP's hidden width / token width")
+    g.add_argument("--stem", choices=["patch", "conv"], help="override the tokenizer")
+    g.add_argument("--stem-channels", type=lambda t: tuple(int(c) for c in t.split(",")),
+                   help="widths of the conv stem's stride-2 convs, e.g. 32,64")
     g.add_argument("--epochs", type=int)
     g.add_argument("--batch-size", type=int, help="global batch size (split across processes)")
     g.add_argument("--lr", type=float, help="peak learning rate")
@@ -67,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--optimizer", choices=["adamw", "sgd"])
     g.add_argument("--schedule", choices=["cosine", "constant"])
     g.add_argument("--grad-clip", type=float, help="max gradient norm (0: off)")
-    g.add_argument("--time-budget", help="train for this long (e.g. 15m); the schedule ends when time runs out")
+    g.add_argument("--time-budget", help="train for this long (e.g. 15m; 'none': by epochs); the schedule ends when time runs out")
     g = p.add_argument_group("regularization")
     g.add_argument("--label-smoothing", type=float)
     g.add_argument("--mixup-alpha", type=float)
@@ -93,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--threads", type=int, help="CPU threads for torch")
     g.add_argument("--debug", action="store_true", help=f"{DEBUG_TRAIN} training images, 2 epochs: seconds on a CPU")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.add_argument("--log-to", help="append a one-line record of this run (recipe, speed, accuracy) to a JSONL file")
+    g.add_argument("--note", help="a note for the --log-to record, e.g. what the run tests")
     return p
 
 
@@ -102,6 +112,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     for k, v in base.items():
         if getattr(args, k) is None:
             setattr(args, k, v)
+    if str(args.time_budget).lower() == "none":  # lets a preset's budget be switched off
+        args.time_budget = None
     args.time_budget_s = parse_duration(args.time_budget) if args.time_budget else None
     if args.debug:
         args.epochs = min(args.epochs, 2)
@@ -120,7 +132,7 @@ def model_overrides(args) -> dict:
     if args.model == "resnet18":
         return {}
     o = {"drop_path": args.drop_path, "dropout": args.dropout}
-    for k in ("patch_size", "pool", "pos_embed"):
+    for k in ARCH_FLAGS:
         if getattr(args, k) is not None:
             o[k] = getattr(args, k)
     return o
@@ -229,6 +241,7 @@ def train(args) -> dict:
               f"{env['device']} | {world} process(es) | out {out}", file=sys.stderr)
 
     history, first_step_s, result, time_up, epoch = [], None, None, False, start_epoch
+    load_at_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     run_start = time.perf_counter()
     for epoch in range(start_epoch, args.epochs):
         loader.set_epoch(epoch)
@@ -332,11 +345,26 @@ def train(args) -> dict:
             "recipe": recipe, "out": str(out),
         }
         ckpt.atomic_write_json(out / "summary.json", summary)
+        if args.log_to:
+            log_experiment(args.log_to, summary, card_base["config"], args.note, load_at_start)
         print(f"done: test accuracy {summary['test_accuracy'] * 100:.2f}% after {summary['epochs']} epochs, "
               f"{summary['train_seconds']:.1f}s of training; results in {out}", file=sys.stderr)
     if world > 1:
         dist.destroy_process_group()
     return summary
+
+
+def log_experiment(path, summary: dict, config: dict, note, load_at_start) -> None:
+    """One line per run: enough to compare recipes (the search behind a preset) without opening run folders.
+    The load average shows how busy the machine was, since other work on the cores lowers img/s."""
+    keep = ("model", "params", "test_accuracy", "epochs", "train_seconds", "img_per_s", "stopped_by", "device",
+            "commit", "command", "recipe")
+    record = {"note": note, **{k: summary[k] for k in keep}, "train_minutes": round(summary["train_seconds"] / 60, 2),
+              "config": config, "load_avg_start": load_at_start,
+              "load_avg_end": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
 
 
 def config_of(model, args) -> dict:

@@ -126,7 +126,7 @@ def class_figure(image, maps, names, probs, title: str = "") -> Figure:
 def distance_figure(distances: dict[str, np.ndarray], grid_size: int, patch_size: int) -> Figure:
     """Mean attention distance (pixels) of every head against layer, one colour per model; values (L, H).
 
-    The dashed line is the distance of uniform attention, the most a head spreading evenly can reach.
+    The dashed line is the distance of uniform attention, which a head that spreads evenly gets.
     """
     import seaborn as sns
 

@@ -3,14 +3,23 @@
 1. Rebuild the pages generated from results/ whenever a file there changes. Sphinx re-reads a page only
    when its source changes, and the execution cache keys a notebook on its code, so a page whose tables are
    read from results/*.json(l) would otherwise keep showing old numbers. Those pages are marked outdated
-   when any file in results/ (or the folder itself) is newer than the page's last read; they also set
+   when any file in results/ (or the folder itself, or results_view.py) is newer than the page's last read; they also set
    ``mystnb: execution_mode: force`` so they re-run rather than use the cache.
-2. Drop repeated inline scripts from each page. sphinx-thebe adds its configuration script
+2. Copy changed static files. With no page to rewrite, Sphinx stops before copying static files, so a
+   new explorer export or vendored script (book/_generated/) would not reach _build/html/_static/.
+   When a file in html_static_path is newer than the last build, the root page is marked outdated,
+   which makes Sphinx finish the build and copy them.
+3. In the student edition (``hide_solutions: true``), strip the solutions from the downloadable sources
+   too (``_sources/**/*.ipynb`` and ``*.md``, behind each page's download button): sphinx-exercise removes
+   them from the pages only.
+4. Drop repeated inline scripts from each page. sphinx-thebe adds its configuration script
    (``const THEBE_JS_URL = ...``) twice with jupyter-book 1.0.4, and the second copy is a JavaScript
    error ("Identifier 'THEBE_JS_URL' has already been declared") on every page.
 """
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 GENERATED_PAGES = ("book/results", "book/instructor_guide")
@@ -22,13 +31,28 @@ def _newest_mtime(folder: Path) -> float:
     return max([folder.stat().st_mtime] + [p.stat().st_mtime for p in folder.iterdir()])
 
 
+def _newest_static(app) -> float:
+    newest = 0.0
+    for entry in getattr(app.config, "html_static_path", []):
+        folder = Path(app.confdir) / entry
+        if folder.is_dir():
+            newest = max([newest] + [p.stat().st_mtime for p in folder.rglob("*") if p.is_file()])
+    return newest
+
+
 def _outdated(app, env, added, changed, removed):
-    newest = _newest_mtime(Path(app.srcdir) / "results")
+    # the data, and the code that renders it
+    newest = max(_newest_mtime(Path(app.srcdir) / "results"), Path(__file__).with_name("results_view.py").stat().st_mtime)
     out = []
     for doc in GENERATED_PAGES:
         read_at = env.all_docs.get(doc)  # microseconds since the epoch, when Sphinx last read the page
         if read_at is not None and newest * 1e6 > read_at:
             out.append(doc)
+    buildinfo = Path(app.outdir) / ".buildinfo"  # rewritten at the end of every build that writes pages
+    if buildinfo.is_file() and _newest_static(app) > buildinfo.stat().st_mtime:
+        root = app.config.root_doc
+        if root in env.all_docs and root not in out:
+            out.append(root)
     return out
 
 
@@ -47,7 +71,64 @@ def _dedupe_scripts(app, pagename, templatename, context, doctree):
     scripts[:] = kept
 
 
+_FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|:{3,})\s*\{(?P<name>[\w-]+)\}")
+
+
+def strip_solutions(text: str) -> str:
+    """Remove MyST ``{solution}`` directives and ``{solution-start}`` ... ``{solution-end}`` spans."""
+    out, lines, i, gated = [], text.split("\n"), 0, False
+    while i < len(lines):
+        m = _FENCE.match(lines[i])
+        if m and m["name"] in ("solution", "solution-start", "solution-end"):
+            fence = m["fence"]
+            closing = re.compile(r"^\s*" + re.escape(fence[0]) + "{" + str(len(fence)) + r",}\s*$")
+            j = i + 1
+            while j < len(lines) and not closing.match(lines[j]):
+                j += 1
+            gated = {"solution-start": True, "solution-end": False}.get(m["name"], gated)
+            i = j + 1
+            continue
+        if not gated:
+            out.append(lines[i])
+        i += 1
+    return "\n".join(out)
+
+
+def _strip_notebook(nb: dict) -> dict:
+    cells, gated = [], False
+    for cell in nb.get("cells", []):
+        source = "".join(cell.get("source", []))
+        has_start = re.search(r"\{solution-start\}", source) is not None
+        has_end = re.search(r"\{solution-end\}", source) is not None
+        if cell.get("cell_type") == "markdown":
+            stripped = strip_solutions(source)
+            if has_start and not has_end:
+                gated = True
+            elif has_end:
+                gated = False
+            if stripped.strip():
+                cells.append({**cell, "source": stripped})
+        elif not gated:
+            cells.append(cell)
+    return {**nb, "cells": cells}
+
+
+def _strip_sources(app, exception):
+    if exception is not None or not getattr(app.config, "hide_solutions", False):
+        return
+    sources = Path(app.outdir) / "_sources"
+    if not sources.is_dir():
+        return
+    for path in sources.rglob("*"):
+        if path.suffix == ".ipynb":
+            nb = json.loads(path.read_text(encoding="utf8"))
+            path.write_text(json.dumps(_strip_notebook(nb), indent=1, ensure_ascii=False) + "\n", encoding="utf8")
+        elif path.suffix in (".md", ".txt"):
+            path.write_text(strip_solutions(path.read_text(encoding="utf8")), encoding="utf8")
+
+
 def setup(app):
     app.connect("env-get-outdated", _outdated)
     app.connect("html-page-context", _dedupe_scripts, priority=900)
+    app.connect("build-finished", _strip_sources)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "env_version": 1}

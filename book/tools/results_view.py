@@ -1,21 +1,30 @@
 """Tables for the book's generated pages (results, instructor guide), read from results/*.json(l).
 
 Every number on those pages comes from a file in results/; nothing is typed by hand. The renderer is
-generic: a JSON object becomes a two-column table of its (flattened) fields, a list of objects or a
-JSON-lines file becomes one table with a row per record. Matrices and long lists are summarized.
+generic, so new result files need no code:
+
+- a JSON object becomes a field/value table (nested objects flattened to dotted names; lists of objects
+  inside it get a table of their own);
+- a list of objects, or a JSON-lines file, becomes one table with a row per record. Its columns are the
+  top-level fields plus any nested field (``recipe.lr``, ...) that differs between records; the fields
+  every record shares, and each record's command and commit, go in a collapsed box under the table.
+
+Accuracies (fields named ``*accuracy*`` holding a fraction) are shown as percentages; matrices and long
+lists are summarized.
 """
 from __future__ import annotations
 
+import html
 import json
 import math
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 from IPython.display import HTML, Markdown, display
 
 RESULTS = Path(__file__).resolve().parents[2] / "results"
 MAX_LIST = 12  # longer lists of scalars are summarized, not printed
+LONG_FIELDS = ("command", "commit", "argv", "cmd")  # long provenance strings: shown under the table
+WRAP_AT = 40  # text longer than this wraps inside its cell; other cells stay on one line
 
 
 def results_dir() -> Path:
@@ -33,19 +42,18 @@ def read(path: Path):
 def _summarize(value):
     if isinstance(value, list):
         if value and all(isinstance(v, list) for v in value):
-            cols = len(value[0]) if value[0] is not None else 0
-            return f"({len(value)}×{cols} matrix)"
+            return f"({len(value)}×{len(value[0])} matrix)"
         if len(value) <= MAX_LIST and all(not isinstance(v, (dict, list)) for v in value):
-            return ", ".join(_fmt(v) for v in value)
+            return ", ".join(fmt(v) for v in value)
         return f"({len(value)} items)"
     return value
 
 
 def flatten(record, prefix: str = "") -> dict:
     """Nested dicts -> dotted keys; lists of scalars joined; matrices and long lists summarized."""
-    out = {}
     if not isinstance(record, dict):
         return {prefix or "value": _summarize(record)}
+    out = {}
     for key, value in record.items():
         name = f"{prefix}.{key}" if prefix else str(key)
         if isinstance(value, dict):
@@ -55,38 +63,69 @@ def flatten(record, prefix: str = "") -> dict:
     return out
 
 
-def _fmt(value) -> str:
+def fmt(value, field: str = "") -> str:
+    """One cell's text."""
     if value is None:
         return "–"
-    if isinstance(value, (bool, np.bool_)):
+    if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, np.integer):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
+    if isinstance(value, float):
         if math.isnan(value):
             return "–"
+        if "accuracy" in field.lower() and 0.0 <= value <= 1.0:
+            return f"{value * 100:.2f}%"
         if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e6):
             return f"{value:.3g}"
         return f"{value:.4g}"
     return str(value)
 
 
-def _table(df: pd.DataFrame) -> HTML:
-    return HTML(df.to_html(index=False, escape=True, na_rep="–", formatters={c: _fmt for c in df.columns},
-                           classes="results-table", border=0))
+def html_table(columns: list[str], rows: list[dict]) -> str:
+    """A plain HTML table (styled by book/_static/book.css); long text wraps, the rest stays on one line."""
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = []
+    for row in rows:
+        cells = []
+        for c in columns:
+            text = fmt(row.get(c), c)
+            cls = ' class="wrap"' if len(text) > WRAP_AT else ""
+            cells.append(f"<td{cls}>{html.escape(text)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return (f'<div class="results-scroll"><table class="results-table"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>')
 
 
-def records_table(records: list[dict], columns: list[str] | None = None) -> HTML:
-    """One row per record; columns: the given ones (those present) or every flattened field."""
-    rows = [flatten(r) for r in records]
-    df = pd.DataFrame(rows)
-    if columns:
-        df = df[[c for c in columns if c in df.columns]]
-    return _table(df)
+def _details(summary: str, inner: str) -> str:
+    return f'<details class="results-details"><summary>{html.escape(summary)}</summary>{inner}</details>'
 
 
-def object_table(obj: dict) -> HTML:
+def records_html(records: list[dict]) -> str:
+    """One row per record, then the shared settings and the provenance in a collapsed box."""
+    flat = [flatten(r) for r in records]
+    columns: list[str] = []
+    for row in flat:
+        columns += [c for c in row if c not in columns]
+    varying = {c for c in columns if len({json.dumps(row.get(c), default=str) for row in flat}) > 1}
+    top_level = [c for c in columns if "." not in c and c not in LONG_FIELDS]
+    nested_varying = [c for c in columns if "." in c and c in varying]
+    main = top_level + nested_varying
+    shared = [c for c in columns if "." in c and c not in varying]
+    parts = [html_table(main, flat)]
+    extra = []
+    if shared:
+        extra.append("<p>Shared by every record:</p>")
+        extra.append(html_table(["field", "value"], [{"field": c, "value": fmt(flat[0].get(c), c)} for c in shared]))
+    long_cols = [c for c in columns if c in LONG_FIELDS]
+    if long_cols:
+        extra.append("<p>How each record was made:</p>")
+        extra.append(html_table(["#"] + long_cols, [{"#": str(i + 1), **{c: row.get(c) for c in long_cols}}
+                                                     for i, row in enumerate(flat)]))
+    if extra:
+        parts.append(_details("Settings shared by every record, commands and commits", "".join(extra)))
+    return "".join(parts)
+
+
+def object_html(obj: dict) -> str:
     """A JSON object as a field/value table; lists of objects inside it get their own tables."""
     scalars, nested = {}, {}
     for key, value in obj.items():
@@ -96,12 +135,13 @@ def object_table(obj: dict) -> HTML:
             scalars.update(flatten(value, key))
         else:
             scalars[key] = _summarize(value)
-    df = pd.DataFrame({"field": list(scalars), "value": [_fmt(v) for v in scalars.values()]})
-    parts = [df.to_html(index=False, escape=True, classes="results-table", border=0)] if scalars else []
+    parts = []
+    if scalars:
+        parts.append(html_table(["field", "value"], [{"field": k, "value": fmt(v, k)} for k, v in scalars.items()]))
     for key, value in nested.items():
-        parts.append(f"<p><strong>{key}</strong></p>")
-        parts.append(records_table(value).data)
-    return HTML("\n".join(parts))
+        parts.append(f"<p><strong>{html.escape(key)}</strong></p>")
+        parts.append(records_html(value))
+    return "".join(parts)
 
 
 def show_file(path: Path) -> None:
@@ -109,14 +149,14 @@ def show_file(path: Path) -> None:
     data = read(path)
     rel = f"results/{path.name}"
     if isinstance(data, list) and all(isinstance(r, dict) for r in data):
-        display(Markdown(f"**`{rel}`**: {len(data)} records."))
-        display(records_table(data))
+        noun = "record" if len(data) == 1 else "records"
+        display(Markdown(f"**`{rel}`**: {len(data)} {noun}."))
+        display(HTML(records_html(data)))
     elif isinstance(data, dict):
         display(Markdown(f"**`{rel}`**"))
-        display(object_table(data))
+        display(HTML(object_html(data)))
     else:
-        display(Markdown(f"**`{rel}`**"))
-        display(Markdown(f"`{_fmt(_summarize(data))}`"))
+        display(Markdown(f"**`{rel}`**: `{fmt(_summarize(data))}`"))
 
 
 def show(pattern: str, missing: str | None = None) -> None:
@@ -157,5 +197,8 @@ def notebook_times_table(path: Path | None = None) -> None:
     display(Markdown(
         f"Measured {data.get('measured_at', 'at an unknown time')} on {machine.get('processor', 'a CPU')} "
         f"({machine.get('cpu_count', '?')} cores, torch {machine.get('torch', '?')}), one fresh kernel per "
-        f"notebook; all notebooks together: {total / 60:.1f} minutes."))
-    display(_table(pd.DataFrame(rows)))
+        f"notebook; all notebooks together: {round(total) // 60}:{round(total) % 60:02d} (min:s)."
+        + (f" The machine's load average was {data['load_avg_start']} at the start and {data['load_avg_end']} at "
+           "the end (other work running at the same time makes the notebooks slower)."
+           if "load_avg_start" in data else "")))
+    display(HTML(html_table(["notebook", "run time (min:s)", "ran cleanly"], rows)))

@@ -52,6 +52,7 @@ def main(folder: str = "notebooks", out: str = "results/notebook_times.json") ->
         print(f"no notebooks in {folder}/", file=sys.stderr)
         return 1
     rows = []
+    load_start = os.getloadavg()[0]
     for path in paths:
         print(f"running {path} ...", flush=True)
         row = time_notebook(path)
@@ -65,6 +66,8 @@ def main(folder: str = "notebooks", out: str = "results/notebook_times.json") ->
                     "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                     "python": platform.python_version(), "torch": torch.__version__},
         "device": "cpu",
+        # other work on the machine slows the notebooks down: the 1-minute load average, before and after
+        "load_avg_start": round(load_start, 2), "load_avg_end": round(os.getloadavg()[0], 2),
         "notebooks": rows,
     }
     Path(out).parent.mkdir(parents=True, exist_ok=True)

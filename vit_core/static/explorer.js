@@ -197,7 +197,7 @@ var VitExplorer = (function () {
         headBox.append(b);
         const cell = el("figure", "vx-head");
         const c = canvas(THUMB, "vx-head-canvas");
-        c.onclick = () => set("head", h);
+        c.onclick = () => { set("mode", "raw"); set("head", h); };
         cell.append(c, el("figcaption", "", h < 0 ? "mean" : "head " + (h + 1)));
         heads.append(cell);
       }
@@ -211,7 +211,7 @@ var VitExplorer = (function () {
       gallery.replaceChildren();
       m.get("gallery").forEach((g, i) => {
         const b = el("button", "vx-thumb");
-        b.title = g.label === null ? "image " + i : mt.classes[g.label];
+        b.title = g.label == null ? "image " + (i + 1) : mt.classes[g.label];
         const c = canvas(40);
         unpack(g.pixels).then((p) => c.getContext("2d").drawImage(pixelsBitmap(p, mt.img), 0, 0, c.width, c.height));
         b.append(c);
@@ -267,7 +267,7 @@ var VitExplorer = (function () {
       gallery.childNodes.forEach((b, i) => b.classList.toggle("vx-on", i === m.get("image_index")));
 
       top5.replaceChildren();
-      const order = record.probs.map((p, i) => i).sort((a, b) => record.probs[b] - record.probs[a]).slice(0, 5);
+      const order = record.probs.map((p, i) => i).sort((i, j) => record.probs[j] - record.probs[i]).slice(0, 5);
       for (const i of order) {
         const line = el("div", "vx-bar" + (i === record.label ? " vx-true" : ""));
         const bar = el("span", "vx-bar-fill");
@@ -276,7 +276,7 @@ var VitExplorer = (function () {
           el("span", "vx-bar-p", (100 * record.probs[i]).toFixed(1) + "%"));
         top5.append(line);
       }
-      if (record.label !== null && record.label !== undefined) {
+      if (record.label != null) {
         top5.append(el("div", "vx-note", "true class: " + mt.classes[record.label]));
       }
 
