@@ -19,6 +19,8 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from vit_core.runinfo import cpu_model
+
 
 def time_notebook(path: Path, timeout: int = 1800) -> dict:
     os.environ["CUDA_VISIBLE_DEVICES"] = ""  # the table reports CPU times, even on a GPU machine
@@ -34,16 +36,6 @@ def time_notebook(path: Path, timeout: int = 1800) -> dict:
     seconds = time.perf_counter() - start
     return {"notebook": path.stem, "seconds": round(seconds, 1), "ok": error is None, "error": error,
             "code_cells": sum(c.cell_type == "code" for c in nb.cells)}
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(folder: str = "notebooks", out: str = "results/notebook_times.json") -> int:
@@ -62,7 +54,7 @@ def main(folder: str = "notebooks", out: str = "results/notebook_times.json") ->
 
     record = {
         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "processor": cpu_name(),
+        "machine": {"platform": platform.platform(), "processor": cpu_model(),
                     "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                     "python": platform.python_version(), "torch": torch.__version__},
         "device": "cpu",
