@@ -319,3 +319,36 @@ def test_window_partition():
 
     assert checks.check_window_partition(windows)
     fails(checks.check_window_partition, lambda x, ws: x.reshape(-1, ws * ws, x.shape[-1]), "without permuting")
+
+
+def test_check_rollout_accepts_the_reference_and_names_mistakes():
+    from vit_core.attention import rollout
+
+    assert checks.check_rollout(lambda a: rollout(a))
+
+    def no_residual(a):
+        A = a.mean(2)
+        R = A[:, 0]
+        for l in range(1, A.shape[1]):
+            R = A[:, l] @ R
+        return R
+
+    def wrong_order(a):
+        M = 0.5 * a.mean(2) + 0.5 * torch.eye(a.shape[-1])
+        R = M[:, 0]
+        for l in range(1, M.shape[1]):
+            R = R @ M[:, l]
+        return R
+
+    with pytest.raises(checks.CheckFailed, match="residual"):
+        checks.check_rollout(no_residual)
+    with pytest.raises(checks.CheckFailed, match="wrong order"):
+        checks.check_rollout(wrong_order)
+
+
+def test_check_mean_distance_accepts_the_reference_and_catches_patch_units():
+    from vit_core.attention import mean_attention_distance
+
+    assert checks.check_mean_distance(mean_attention_distance)
+    with pytest.raises(checks.CheckFailed, match="pixels"):
+        checks.check_mean_distance(lambda a, g, p: mean_attention_distance(a, g, 1))

@@ -21,6 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import attention as _attention
 from . import data as _data
 from . import mix as _mix
 from . import model as _model
@@ -30,7 +31,7 @@ __all__ = [
     "CheckFailed", "check_normalize", "check_crop", "check_patchify", "check_sincos", "check_softmax",
     "check_attention", "check_multihead", "check_block", "check_param_count", "check_vit_forward",
     "check_lr_schedule", "check_mixup", "check_label_smoothing", "check_train_step", "check_confusion",
-    "check_patch_merging", "check_window_partition",
+    "check_patch_merging", "check_window_partition", "check_rollout", "check_mean_distance",
 ]
 
 
@@ -758,3 +759,50 @@ def check_window_partition(fn):
     if torch.equal(out.sort(1).values.sort(0).values, want.sort(1).values.sort(0).values):
         raise CheckFailed("the right windows in a different order: windows go row by row, tokens within a window too")
     raise CheckFailed("the windows differ from the reference partition")
+
+
+def _random_attention(B=2, L=3, H=2, T=5, seed=0) -> torch.Tensor:
+    """(B, L, H, T, T) softmax rows: what forward_attention returns, without a model."""
+    return torch.randn(B, L, H, T, T, generator=_gen(seed)).mul(2).softmax(-1)
+
+
+@_checker
+def check_rollout(fn):
+    """``fn(attn) -> (B, T, T)``: attention rollout of (B, L, H, T, T) maps, heads averaged, 0.5 A + 0.5 I per layer."""
+    attn = _random_attention()
+    out = _tensor(_call(fn, attn.clone()), (2, 5, 5))
+    ref = _attention.rollout(attn)
+    if _close(out, ref):
+        return "Your rollout matches vit_core.attention.rollout."
+    A = attn.mean(2)
+    eye = torch.eye(5)
+    wrong_order = 0.5 * (A[:, 0] + eye)
+    for l in range(1, 3):
+        wrong_order = wrong_order @ (0.5 * (A[:, l] + eye))
+    plain = A[:, 0]
+    for l in range(1, 3):
+        plain = A[:, l] @ plain
+    if _close(out, wrong_order):
+        raise CheckFailed("the layers are multiplied in the wrong order: a later layer acts on the result of the "
+                          "earlier ones, R = M_l @ R")
+    if _close(out, plain):
+        raise CheckFailed("you left out the residual connection: use 0.5 * A + 0.5 * I for each layer")
+    if not torch.allclose(out.sum(-1), torch.ones(2, 5), atol=1e-4):
+        raise CheckFailed("your rows do not sum to 1: with the identity added, re-normalize each row "
+                          "(0.5 * A + 0.5 * I does that when A's rows sum to 1)")
+    raise CheckFailed(f"values differ from vit_core.attention.rollout (max abs diff {_maxdiff(out, ref)}); "
+                      "did you average the heads (dim=2) before the product?")
+
+
+@_checker
+def check_mean_distance(fn):
+    """``fn(attn, grid_size, patch_size) -> (L, H)``: mean attention distance in pixels, patch tokens only."""
+    attn = _random_attention(T=9, seed=1)  # a 3x3 grid of patches, no CLS token
+    out = _tensor(_call(fn, attn.clone(), 3, 4), (3, 2))
+    ref = _attention.mean_attention_distance(attn, 3, 4)
+    if _close(out, ref, atol=1e-4):
+        return "Your distances match vit_core.attention.mean_attention_distance."
+    if _close(out, _attention.mean_attention_distance(attn, 3, 1), atol=1e-4):
+        raise CheckFailed("your distances are in patches, not pixels: multiply the patch coordinates by patch_size")
+    raise CheckFailed(f"values differ from mean_attention_distance (max abs diff {_maxdiff(out, ref)}): weight each "
+                      "query-to-key distance by its attention, sum over keys, then average over images and queries")
