@@ -128,22 +128,23 @@ def _visit(context, server: str, page_path: str) -> dict:
         page.wait_for_load_state("networkidle", timeout=30_000)
         info = page.evaluate(_INSPECT_JS)
         if info["mathSource"]:
-            try:
-                page.wait_for_selector("mjx-container", state="attached", timeout=15_000)
-            except Exception:
-                pass
-            info["mathTypeset"] = page.locator("mjx-container").count()
+            info["mathTypeset"] = _count_when_rendered(page, "mjx-container")
         if info["widgetViews"]:
-            try:
-                page.wait_for_selector(".widget-subarea > *", state="attached", timeout=15_000)
-            except Exception:
-                pass
-            info["widgetsRendered"] = page.locator(".widget-subarea > *").count()
+            info["widgetsRendered"] = _count_when_rendered(page, ".widget-subarea > *")
     finally:
         page.close()
     info["errors"] = errors
     info["bad_responses"] = bad_responses
     return info
+
+
+def _count_when_rendered(page, selector: str) -> int:
+    """How many ``selector`` elements exist once the first appears (MathJax and widgets render late)."""
+    try:
+        page.wait_for_selector(selector, state="attached", timeout=15_000)
+    except Exception:  # none appeared: the count of 0 is what the caller reports
+        pass
+    return page.locator(selector).count()
 
 
 def _local_target(book_html: Path, server: str, href: str) -> Path | None:

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from vit_core.model import ViTConfig, VisionTransformer, count_params, sincos_pos_embed_2d
+from vit_core.model import ViTConfig, count_params, sincos_pos_embed_2d
 from vit_core.registry import MODEL_NAMES, create_model
 
 

@@ -23,7 +23,7 @@ from .checkpoint import atomic_write_json
 from .data import DeviceLoader, PILDataset, load_cifar10, normalize, policy_augment, random_crop, random_flip
 from .errors import VitCoreError
 from .evaluate import autocast
-from .mix import mix_batch, soft_cross_entropy
+from .mix import mix_batch
 from .registry import create_model
 from .runinfo import command_line, environment, resolve_device
 

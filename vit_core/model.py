@@ -11,7 +11,6 @@ Attention has two paths through the same weights:
 """
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 
 import torch
