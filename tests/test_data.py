@@ -1,25 +1,13 @@
 """Data: reading the batches, clear errors for bad files, batch augmentation, mixing, schedules."""
-import pickle
 
-import numpy as np
 import pytest
 import torch
 
+from conftest import write_fake_cifar
 from vit_core.data import DeviceLoader, load_cifar10, random_crop, random_flip
 from vit_core.errors import DataError
 from vit_core.mix import mix_batch
 from vit_core.schedule import lr_at, parse_duration
-
-
-def write_fake_cifar(root, n=20):
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        batch = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), b"labels": list(rng.integers(0, 10, n))}
-        with open(folder / name, "wb") as f:
-            pickle.dump(batch, f)
-    return folder
 
 
 def test_reads_the_official_layout(tmp_path):

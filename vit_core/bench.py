@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from .checkpoint import atomic_write_json
 from .data import DeviceLoader, PILDataset, load_cifar10, normalize, policy_augment, random_crop, random_flip
 from .errors import VitCoreError
-from .evaluate import autocast
+from .precision import autocast
 from .mix import mix_batch
 from .registry import create_model
 from .runinfo import command_line, environment, resolve_device

@@ -93,15 +93,15 @@ def read_weights(path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"checkpoint weights {weights} are truncated or corrupt ({e})") from None
 
 
-def load_into(model: nn.Module, state: dict[str, torch.Tensor], source, expected: str, found: str) -> None:
-    """Load a state dict, turning a mismatch into an error that names both architectures."""
+def load_into(model: nn.Module, state: dict[str, torch.Tensor], source, mismatch: str) -> None:
+    """Load a state dict; a mismatch raises ``mismatch``, followed by what differs."""
     own = model.state_dict()
     shapes_differ = [k for k in state if k in own and own[k].shape != state[k].shape]
     missing, extra = sorted(set(own) - set(state)), sorted(set(state) - set(own))
     if shapes_differ or missing or extra:
         detail = (f"{len(missing)} missing, {len(extra)} unexpected, {len(shapes_differ)} of another shape"
                   + (f" (e.g. {(shapes_differ + missing + extra)[0]})"))
-        raise CheckpointError(f"checkpoint {source} holds a {found} but the model is a {expected}: {detail}")
+        raise CheckpointError(f"{mismatch}: {detail}")
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
 
 
@@ -112,5 +112,63 @@ def load_checkpoint(path, device="cpu") -> tuple[nn.Module, dict]:
         model = create_model(card["model"], **card["config"])
     except (ValueError, TypeError) as e:
         raise CheckpointError(f"checkpoint {path} describes a model that cannot be built: {e}") from None
-    load_into(model, read_weights(path), path, expected=card["model"], found=card["model"])
+    load_into(model, read_weights(path), path,
+              f"the weights in {checkpoint_paths(path)[0]} do not fit the {card['model']} that "
+              f"its card describes")
     return model.to(device).eval(), card
+
+
+# ---- run folders: config.json (the TrainConfig) and train_state.pt (where the run stands)
+def run_folder(path) -> Path:
+    """A run folder, given as itself or as a file inside it."""
+    path = Path(path)
+    return path if path.is_dir() or not path.suffix else path.parent
+
+
+def start_run_folder(out, cfg) -> None:
+    """Create ``out`` for a new run and write its config. A folder whose run saved a checkpoint
+    is refused; one that stopped before its first starts over."""
+    out = Path(out)
+    if (out / "train_state.pt").exists():
+        raise CheckpointError(f"{out} already holds a run: continue it with --resume {out}, "
+                              f"or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.jsonl").unlink(missing_ok=True)
+    atomic_write_json(out / "config.json", cfg.to_json())
+
+
+def read_run_config(path):
+    """The TrainConfig a run folder was started with."""
+    from .config import TrainConfig
+
+    folder = run_folder(path)
+    config = folder / "config.json"
+    if not folder.is_dir():
+        raise CheckpointError(f"cannot resume: there is no run folder {folder}")
+    if not config.is_file():
+        raise CheckpointError(f"cannot resume {folder}: it has no config.json (was it written "
+                              f"by python -m vit_core.train?)")
+    try:
+        return TrainConfig.from_json(json.loads(config.read_text()))
+    except (json.JSONDecodeError, UnicodeDecodeError, TypeError, ValueError) as e:
+        raise CheckpointError(f"cannot resume: {config} is corrupt ({e})") from None
+
+
+def save_train_state(out, state: dict) -> None:
+    atomic_write(Path(out) / "train_state.pt", lambda tmp: torch.save(state, tmp))
+
+
+def read_train_state(path) -> dict:
+    folder = run_folder(path)
+    state_path = folder / "train_state.pt"
+    if not state_path.is_file():
+        raise CheckpointError(
+            f"nothing to resume yet: {folder} has no checkpoint (a run saves one at the end of "
+            f"each epoch, and this one stopped before its first). Start it again: "
+            f"{read_run_config(folder).command()}")
+    read_weights(folder / "checkpoint.safetensors")  # a damaged file fails here, with its name
+    try:
+        return torch.load(state_path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise CheckpointError(
+            f"training state {state_path} is truncated or corrupt ({type(e).__name__})") from None

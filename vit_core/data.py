@@ -70,6 +70,32 @@ def load_cifar10(data_dir=None, train: bool = True, download: bool = False) -> t
     return torch.from_numpy(images), torch.from_numpy(labels)
 
 
+def describe_data(data_dir=None) -> str:
+    """'CIFAR-10 (JPEG copy)' for the offline copy (its file names are paths), else 'CIFAR-10'.
+
+    Results record this label, and tests compare against results recorded on the same data.
+    """
+    try:
+        with open(resolve_data_dir(data_dir) / BATCH_DIR / "test_batch", "rb") as f:
+            names = pickle.load(f, encoding="bytes").get(b"filenames", [])
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
+        return "CIFAR-10"
+    return "CIFAR-10 (JPEG copy)" if names and b"/" in names[0] else "CIFAR-10"
+
+
+def split_validation(images: torch.Tensor, labels: torch.Tensor, n: int):
+    """Hold out ``n`` training images for model selection: ((train_x, train_y), (val_x, val_y)).
+
+    The split is the same for every run and seed (a fixed permutation), so recipes compare on the
+    same held-out images.
+    """
+    if not 0 <= n < len(images):
+        raise ValueError(f"--val-split must be between 0 and {len(images) - 1}, got {n}")
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(20_261_128))
+    keep, held = order[:len(images) - n].sort().values, order[len(images) - n:].sort().values
+    return (images[keep], labels[keep]), (images[held], labels[held])
+
+
 def normalize(x_uint8: torch.Tensor) -> torch.Tensor:
     """uint8 (B, 3, H, W) -> float, standardized per channel with the CIFAR-10 statistics."""
     mean = torch.tensor(MEAN, device=x_uint8.device).view(1, 3, 1, 1)

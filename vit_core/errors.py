@@ -11,3 +11,7 @@ class DataError(VitCoreError):
 
 class CheckpointError(VitCoreError):
     """A checkpoint that is missing, truncated, corrupt, or of another architecture."""
+
+
+class NonFiniteLoss(VitCoreError):
+    """The training loss became NaN or infinite (a learning rate too high, or bad data)."""

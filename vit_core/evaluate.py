@@ -7,18 +7,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from contextlib import nullcontext
 
 import torch
 
 from .data import CLASSES, DeviceLoader, load_cifar10
 from .errors import VitCoreError
-
-
-def autocast(device: torch.device, precision: str):
-    if precision == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return nullcontext()
+from .precision import autocast
 
 
 @torch.no_grad()
