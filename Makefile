@@ -3,6 +3,7 @@
 #   make book          the course as a website in _build/html (runs every notebook on the CPU, cached)
 #   make book-student  the same site with the exercise solutions removed, in _build/student/html
 #   make test          unit tests, every notebook (nbval) and the headless-browser test of the built book
+#   make unit          the package's tests alone (no book build, no browser): minutes, for daily work
 #
 # Each target creates .venv/ (once) and the CIFAR-10 data (once) when they are missing.
 
@@ -33,12 +34,13 @@ NPM_DIR   := _build/npm
 JB_FLAGS  ?= -W --keep-going
 PYTEST_FLAGS ?=
 
-.PHONY: help book book-student test data explorer vendor clean clean-all notebook-times
+.PHONY: help book book-student test unit data explorer vendor clean clean-all notebook-times
 
 help:
 	@echo "make book          build the book into _build/html"
 	@echo "make book-student  build the book without solutions into _build/student/html"
 	@echo "make test          run all tests (unit, notebooks, browser); builds the book first"
+	@echo "make unit          run the package's tests only (no book, no browser, no notebooks)"
 	@echo "make notebook-times  time each notebook on this machine -> results/notebook_times.json"
 	@echo "make clean         remove _build/ and book/_generated/ (keeps .venv/ and the data)"
 
@@ -124,6 +126,9 @@ test: book book-student
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	fi
 	$(PY) -m pytest tests/ --nbval-lax notebooks/ $(PYTEST_FLAGS)
+
+unit: $(STAMP) data
+	$(PY) -m pytest tests/ -m "not browser" $(PYTEST_FLAGS)
 
 notebook-times: $(STAMP) data
 	$(PY) book/tools/time_notebooks.py notebooks results/notebook_times.json

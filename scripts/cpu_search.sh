@@ -25,7 +25,8 @@ if [ "$stage" = 2 ]; then
   $PY -m vit_core.train --preset laptop --quiet --out runs/laptop --log-to "$LOG" --note "15 min: laptop preset"
   $PY -c "import json; s = json.load(open('runs/laptop/summary.json')); json.dump({k: s[k] for k in ('test_accuracy',
     'train_seconds', 'device', 'command', 'commit', 'epochs', 'model', 'params', 'img_per_s', 'torch', 'data',
-    'per_class_accuracy', 'recipe')}, open('results/cpu_laptop.json', 'w'), indent=2)"
+    'per_class_accuracy', 'recipe', 'stopped_by', 'load_avg_start', 'load_avg_end')},
+    open('results/cpu_laptop.json', 'w'), indent=2)"
   $PY -m vit_core.ship runs/laptop --name vit_laptop
 fi
 if [ "$stage" = 3 ]; then

@@ -1,4 +1,5 @@
 """Shared test setup: the repository root, the data folder and the built book."""
+
 from __future__ import annotations
 
 import os
@@ -12,8 +13,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 BOOK_HTML = ROOT / "_build" / "html"
 
-# The same default as vit_core and the Makefile, so tests find the data without extra setup.
-os.environ.setdefault("VIT_CORE_DATA", str(Path.home() / ".cache" / "vit_core" / "cifar10"))
+# The same default as vit_core and the Makefile, so tests find the data without extra
+# setup.
+os.environ.setdefault(
+    "VIT_CORE_DATA", str(Path.home() / ".cache" / "vit_core" / "cifar10")
+)
 
 
 def in_ci() -> bool:
@@ -27,7 +31,8 @@ def repo_root() -> Path:
 
 @pytest.fixture(scope="session")
 def book_html() -> Path:
-    """_build/html, built with `make book` first if it is missing (`make test` always builds it)."""
+    """_build/html, built with `make book` first if it is missing (`make test` always
+    builds it)."""
     if not (BOOK_HTML / "index.html").is_file():
         subprocess.run(["make", "book"], cwd=ROOT, check=True)
     return BOOK_HTML
@@ -39,9 +44,11 @@ def write_fake_cifar(root: Path, n: int = 20) -> Path:
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        batch = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-                 b"labels": list(rng.integers(0, 10, n)),
-                 b"filenames": [f"img_{i}.png".encode() for i in range(n)]}
+        batch = {
+            b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+            b"labels": list(rng.integers(0, 10, n)),
+            b"filenames": [f"img_{i}.png".encode() for i in range(n)],
+        }
         with open(folder / name, "wb") as f:
             pickle.dump(batch, f)
     return folder
@@ -49,7 +56,8 @@ def write_fake_cifar(root: Path, n: int = 20) -> Path:
 
 @pytest.fixture
 def tiny_cifar(tmp_path) -> Path:
-    """A data folder of 320 training and 64 test images, official layout: seconds per epoch."""
+    """A data folder of 320 training and 64 test images, official layout: seconds per
+    epoch."""
     root = tmp_path / "tiny_cifar"
     write_fake_cifar(root, n=64)
     return root

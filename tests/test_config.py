@@ -1,4 +1,6 @@
-"""TrainConfig: defaults in one place, presets, the command line, and what a resume may change."""
+"""TrainConfig: defaults in one place, presets, the command line, and what a resume may
+change."""
+
 import dataclasses
 import shlex
 
@@ -18,7 +20,9 @@ def test_flags_override_the_preset_and_the_preset_overrides_the_defaults():
 
 def test_none_switches_off_a_presets_time_budget():
     assert parse_args(["--preset", "laptop"]).time_budget == 900
-    assert parse_args(["--preset", "laptop", "--time-budget", "none"]).time_budget is None
+    assert (
+        parse_args(["--preset", "laptop", "--time-budget", "none"]).time_budget is None
+    )
     assert parse_args(["--time-budget", "2m"]).time_budget == 120
 
 
@@ -33,10 +37,19 @@ def test_bool_flags_both_ways():
     assert parse_args(["--ema"]).ema and not parse_args(["--no-ema"]).ema
 
 
-@pytest.mark.parametrize("values", [
-    {}, {"model": "vit_laptop", "ema": True, "stem_channels": (16, 32), "time_budget": 90.0},
-    {"autoaugment": "none", "mixup_alpha": 0.0, "debug": True, "val_split": 100},
-])
+@pytest.mark.parametrize(
+    "values",
+    [
+        {},
+        {
+            "model": "vit_laptop",
+            "ema": True,
+            "stem_channels": (16, 32),
+            "time_budget": 90.0,
+        },
+        {"autoaugment": "none", "mixup_alpha": 0.0, "debug": True, "val_split": 100},
+    ],
+)
 def test_the_equivalent_command_rebuilds_the_config(values):
     cfg = TrainConfig(**values)
     argv = shlex.split(cfg.command())[3:]
@@ -49,11 +62,17 @@ def test_config_survives_json():
     assert again == cfg and again.argv == cfg.argv
 
 
-@pytest.mark.parametrize("argv, words", [
-    (["--epochs", "0"], "--epochs"), (["--lr", "-1"], "--lr"), (["--model", "vit_huge"], "vit_huge"),
-    (["--optimizer", "lion"], "--optimizer"), (["--val-split", "-3"], "--val-split"),
-    (["--min-lr", "1"], "--min-lr"),
-])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--epochs", "0"], "--epochs"),
+        (["--lr", "-1"], "--lr"),
+        (["--model", "vit_huge"], "vit_huge"),
+        (["--optimizer", "lion"], "--optimizer"),
+        (["--val-split", "-3"], "--val-split"),
+        (["--min-lr", "1"], "--min-lr"),
+    ],
+)
 def test_bad_values_name_the_flag(argv, words):
     with pytest.raises(ValueError, match=words):
         parse_args(argv)
@@ -67,15 +86,24 @@ def test_recipe_leaves_out_how_to_run():
 
 def test_resume_takes_the_folders_config_and_refuses_a_new_recipe(tmp_path):
     run = tmp_path / "run"
-    start_run_folder(run, parse_args(["--debug", "--epochs", "3", "--stop-after", "1",
-                                      "--mixup-alpha", "0.2"]))
+    start_run_folder(
+        run,
+        parse_args(
+            ["--debug", "--epochs", "3", "--stop-after", "1", "--mixup-alpha", "0.2"]
+        ),
+    )
     cfg = parse_args(["--resume", str(run)])
     assert (cfg.debug, cfg.epochs, cfg.mixup_alpha) == (True, 3, 0.2)
     assert cfg.stop_after is None  # counts per invocation
-    assert parse_args(["--resume", str(run), "--stop-after", "1", "--quiet"]).stop_after == 1
+    assert (
+        parse_args(["--resume", str(run), "--stop-after", "1", "--quiet"]).stop_after
+        == 1
+    )
     with pytest.raises(ValueError, match="--epochs, --mixup-alpha would change it"):
         parse_args(["--resume", str(run), "--epochs", "5", "--mixup-alpha", "0"])
-    assert parse_args(["--resume", str(run), "--epochs", "3"]).epochs == 3  # no change: fine
+    assert (
+        parse_args(["--resume", str(run), "--epochs", "3"]).epochs == 3
+    )  # no change: fine
 
 
 def test_every_field_has_a_flag():

@@ -1,4 +1,6 @@
-"""The learning-rate schedule: it ends at the epochs or the time budget, whichever comes first."""
+"""The learning-rate schedule: it ends at the epochs or the time budget, whichever comes
+first."""
+
 import math
 
 import pytest
@@ -8,7 +10,9 @@ from vit_core.schedule import MAX_WARMUP_SHARE, Schedule, lr_at
 
 def test_by_steps_it_is_lr_at():
     s = Schedule(1e-3, 1e-5, warmup_steps=10, total_steps=100)
-    assert [s.lr(i) for i in range(101)] == [lr_at(i, 100, 10, 1e-3, 1e-5) for i in range(101)]
+    assert [s.lr(i) for i in range(101)] == [
+        lr_at(i, 100, 10, 1e-3, 1e-5) for i in range(101)
+    ]
     assert s.lr(100) == pytest.approx(1e-5)
 
 
@@ -22,7 +26,8 @@ def test_a_time_budget_ends_the_cosine_on_time():
 
 
 def test_the_epoch_cap_ends_a_budgeted_run_that_runs_out_of_steps_first():
-    # The bug this guards against: a run with a 1 h budget but 2 epochs ended at the peak lr.
+    # The bug this guards against: a run with a 1 h budget but 2 epochs ended at the
+    # peak lr.
     s = Schedule(1.0, 0.01, warmup_steps=2, total_steps=20, budget_s=3600.0)
     lrs = [s.lr(i, seconds=i * 1.0) for i in range(20)]
     assert lrs[1] == 1.0 and lrs[-1] < 0.03
@@ -40,10 +45,18 @@ def test_warmup_longer_than_the_run_is_capped():
 def test_warmup_end_is_state_that_a_resume_restores():
     a = Schedule(1.0, 0.0, warmup_steps=5, total_steps=10**6, budget_s=10.0)
     lrs = [a.lr(i, seconds=i * 0.1) for i in range(50)]
-    b = Schedule(1.0, 0.0, warmup_steps=5, total_steps=10**6, budget_s=10.0,
-                 warmup_end=a.warmup_end)
+    b = Schedule(
+        1.0,
+        0.0,
+        warmup_steps=5,
+        total_steps=10**6,
+        budget_s=10.0,
+        warmup_end=a.warmup_end,
+    )
     assert b.lr(49, 4.9) == lrs[49]
-    assert Schedule(1.0, 0.0, 5, 10**6, 10.0).lr(49, 4.9) != lrs[49]  # without it: warmup again
+    assert (
+        Schedule(1.0, 0.0, 5, 10**6, 10.0).lr(49, 4.9) != lrs[49]
+    )  # without it: warmup again
 
 
 def test_constant():

@@ -1,10 +1,12 @@
 """Checkpoints: weights as safetensors (no code can run on load) beside a JSON card.
 
-A checkpoint is two files with one stem: ``NAME.safetensors`` and ``NAME.json``. The card holds the model
-name and config (enough to rebuild the model), the recipe, the epoch and the accuracy. A training run also
-keeps ``train_state.pt`` (optimizer, schedule position, RNG) beside them for ``--resume``.
-Every file is written to a temporary name and renamed, so a crash never leaves half a checkpoint.
+A checkpoint is two files with one stem: ``NAME.safetensors`` and ``NAME.json``. The
+card holds the model name and config (enough to rebuild the model), the recipe, the
+epoch and the accuracy. A training run also keeps ``train_state.pt`` (optimizer,
+schedule position, RNG) beside them for ``--resume``. Every file is written to a
+temporary name and renamed, so a crash never leaves half a checkpoint.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,7 +31,9 @@ def atomic_write(path: str | os.PathLike, write) -> None:
     os.close(fd)
     try:
         write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes files private; checkpoints are meant to be shared
+        os.chmod(
+            tmp, 0o644
+        )  # mkstemp makes files private; checkpoints are meant to be shared
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -48,7 +52,8 @@ def atomic_write_json(path, obj) -> None:
 
 
 def checkpoint_paths(path: str | os.PathLike) -> tuple[Path, Path]:
-    """(weights, card) for a checkpoint given as its .safetensors file, its .json card, or its run folder."""
+    """(weights, card) for a checkpoint given as its .safetensors file, its .json card,
+    or its run folder."""
     path = Path(path)
     if path.is_dir():
         path = path / "checkpoint.safetensors"
@@ -56,16 +61,29 @@ def checkpoint_paths(path: str | os.PathLike) -> tuple[Path, Path]:
     return stem.with_suffix(".safetensors"), stem.with_suffix(".json")
 
 
-def save_checkpoint(model: nn.Module, path, card: dict, dtype: torch.dtype | None = None) -> None:
+def save_checkpoint(
+    model: nn.Module, path, card: dict, dtype: torch.dtype | None = None
+) -> None:
     """Write the weights (optionally cast, e.g. to fp16 for shipping) and the card."""
     from safetensors.torch import save_file
 
     weights, card_path = checkpoint_paths(path)
-    state = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().cpu().contiguous()
-             for k, v in model.state_dict().items()}
+    state = {
+        k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v)
+        .detach()
+        .cpu()
+        .contiguous()
+        for k, v in model.state_dict().items()
+    }
     atomic_write(weights, lambda tmp: save_file(state, tmp, metadata={"format": "pt"}))
-    atomic_write_json(card_path, {"card_version": CARD_VERSION, **card,
-                                  "weights_dtype": str(dtype or next(iter(state.values())).dtype)})
+    atomic_write_json(
+        card_path,
+        {
+            "card_version": CARD_VERSION,
+            **card,
+            "weights_dtype": str(dtype or next(iter(state.values())).dtype),
+        },
+    )
 
 
 def read_card(path) -> dict:
@@ -77,7 +95,9 @@ def read_card(path) -> dict:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"checkpoint card {card_path} is corrupt ({e})") from None
     if not isinstance(card, dict) or "model" not in card or "config" not in card:
-        raise CheckpointError(f"checkpoint card {card_path} lacks the model name or config")
+        raise CheckpointError(
+            f"checkpoint card {card_path} lacks the model name or config"
+        )
     return card
 
 
@@ -89,36 +109,53 @@ def read_weights(path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"checkpoint weights {weights} are missing")
     try:
         return load_file(str(weights))
-    except Exception as e:  # safetensors raises its own error types for bad headers and short files
-        raise CheckpointError(f"checkpoint weights {weights} are truncated or corrupt ({e})") from None
+    except (
+        Exception
+    ) as e:  # safetensors raises its own error types for bad headers and short files
+        raise CheckpointError(
+            f"checkpoint weights {weights} are truncated or corrupt ({e})"
+        ) from None
 
 
-def load_into(model: nn.Module, state: dict[str, torch.Tensor], source, mismatch: str) -> None:
+def load_into(
+    model: nn.Module, state: dict[str, torch.Tensor], source, mismatch: str
+) -> None:
     """Load a state dict; a mismatch raises ``mismatch``, followed by what differs."""
     own = model.state_dict()
     shapes_differ = [k for k in state if k in own and own[k].shape != state[k].shape]
     missing, extra = sorted(set(own) - set(state)), sorted(set(state) - set(own))
     if shapes_differ or missing or extra:
-        detail = (f"{len(missing)} missing, {len(extra)} unexpected, {len(shapes_differ)} of another shape"
-                  + (f" (e.g. {(shapes_differ + missing + extra)[0]})"))
+        detail = (
+            f"{len(missing)} missing, {len(extra)} unexpected, "
+            f"{len(shapes_differ)} of another shape"
+            + (f" (e.g. {(shapes_differ + missing + extra)[0]})")
+        )
         raise CheckpointError(f"{mismatch}: {detail}")
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
 
 
 def load_checkpoint(path, device="cpu") -> tuple[nn.Module, dict]:
-    """Rebuild the model a checkpoint describes and load its weights (cast to fp32). Returns (model, card)."""
+    """Rebuild the model a checkpoint describes and load its weights (cast to fp32).
+    Returns (model, card)."""
     card = read_card(path)
     try:
         model = create_model(card["model"], **card["config"])
     except (ValueError, TypeError) as e:
-        raise CheckpointError(f"checkpoint {path} describes a model that cannot be built: {e}") from None
-    load_into(model, read_weights(path), path,
-              f"the weights in {checkpoint_paths(path)[0]} do not fit the {card['model']} that "
-              f"its card describes")
+        raise CheckpointError(
+            f"checkpoint {path} describes a model that cannot be built: {e}"
+        ) from None
+    load_into(
+        model,
+        read_weights(path),
+        path,
+        f"the weights in {checkpoint_paths(path)[0]} do not fit the {card['model']} "
+        f"that its card describes",
+    )
     return model.to(device).eval(), card
 
 
-# ---- run folders: config.json (the TrainConfig) and train_state.pt (where the run stands)
+# ---- run folders: config.json (the TrainConfig) and train_state.pt (where the run
+# stands)
 def run_folder(path) -> Path:
     """A run folder, given as itself or as a file inside it."""
     path = Path(path)
@@ -126,12 +163,14 @@ def run_folder(path) -> Path:
 
 
 def start_run_folder(out, cfg) -> None:
-    """Create ``out`` for a new run and write its config. A folder whose run saved a checkpoint
-    is refused; one that stopped before its first starts over."""
+    """Create ``out`` for a new run and write its config. A folder whose run saved a
+    checkpoint is refused; one that stopped before its first starts over."""
     out = Path(out)
     if (out / "train_state.pt").exists():
-        raise CheckpointError(f"{out} already holds a run: continue it with --resume {out}, "
-                              f"or choose another --out")
+        raise CheckpointError(
+            f"{out} already holds a run: continue it with --resume {out}, "
+            f"or choose another --out"
+        )
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.jsonl").unlink(missing_ok=True)
     atomic_write_json(out / "config.json", cfg.to_json())
@@ -146,8 +185,10 @@ def read_run_config(path):
     if not folder.is_dir():
         raise CheckpointError(f"cannot resume: there is no run folder {folder}")
     if not config.is_file():
-        raise CheckpointError(f"cannot resume {folder}: it has no config.json (was it written "
-                              f"by python -m vit_core.train?)")
+        raise CheckpointError(
+            f"cannot resume {folder}: it has no config.json (was it written "
+            f"by python -m vit_core.train?)"
+        )
     try:
         return TrainConfig.from_json(json.loads(config.read_text()))
     except (json.JSONDecodeError, UnicodeDecodeError, TypeError, ValueError) as e:
@@ -163,12 +204,17 @@ def read_train_state(path) -> dict:
     state_path = folder / "train_state.pt"
     if not state_path.is_file():
         raise CheckpointError(
-            f"nothing to resume yet: {folder} has no checkpoint (a run saves one at the end of "
-            f"each epoch, and this one stopped before its first). Start it again: "
-            f"{read_run_config(folder).command()}")
-    read_weights(folder / "checkpoint.safetensors")  # a damaged file fails here, with its name
+            f"nothing to resume yet: {folder} has no checkpoint (a run saves one at "
+            f"the end of each epoch, and this one stopped before its first). Start it "
+            f"again: "
+            f"{read_run_config(folder).command()}"
+        )
+    read_weights(
+        folder / "checkpoint.safetensors"
+    )  # a damaged file fails here, with its name
     try:
         return torch.load(state_path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise CheckpointError(
-            f"training state {state_path} is truncated or corrupt ({type(e).__name__})") from None
+            f"training state {state_path} is truncated or corrupt ({type(e).__name__})"
+        ) from None

@@ -1,9 +1,11 @@
 """A training run's configuration: ``TrainConfig``, the presets, and the command line.
 
-``TrainConfig()`` is the default recipe, the only place its values are written down. A preset is a
-``TrainConfig`` too. The command line (``python -m vit_core.train``) and Python callers build the
-same object, and a run folder keeps it as ``config.json``, so ``--resume RUN`` needs no other flag.
+``TrainConfig()`` is the default recipe, the only place its values are written down. A
+preset is a ``TrainConfig`` too. The command line (``python -m vit_core.train``) and
+Python callers build the same object, and a run folder keeps it as ``config.json``, so
+``--resume RUN`` needs no other flag.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,16 +19,43 @@ from .registry import MODEL_NAMES
 from .schedule import parse_duration
 
 DEBUG_TRAIN, DEBUG_TEST = 512, 256  # images in a --debug run: seconds on a CPU
-ARCH_FIELDS = ("patch_size", "pool", "pos_embed", "embed_dim", "depth", "num_heads",
-               "mlp_ratio", "stem", "stem_channels")
+ARCH_FIELDS = (
+    "patch_size",
+    "pool",
+    "pos_embed",
+    "embed_dim",
+    "depth",
+    "num_heads",
+    "mlp_ratio",
+    "stem",
+    "stem_channels",
+)
 # Fields that say how to run, not what to train: they may change when a run is resumed.
-RUN_FIELDS = ("data_dir", "download", "out", "resume", "stop_after", "eval_every", "device",
-              "threads", "quiet", "log_to", "note", "compile")
+RUN_FIELDS = (
+    "data_dir",
+    "download",
+    "out",
+    "resume",
+    "stop_after",
+    "eval_every",
+    "device",
+    "threads",
+    "quiet",
+    "log_to",
+    "note",
+    "compile",
+)
 
 
-CHOICES = {"optimizer": ("adamw", "sgd"), "schedule": ("cosine", "constant"),
-           "autoaugment": ("none", "autoaugment", "randaugment"), "precision": PRECISIONS,
-           "pool": ("cls", "avg"), "pos_embed": ("learned", "sincos"), "stem": ("patch", "conv")}
+CHOICES = {
+    "optimizer": ("adamw", "sgd"),
+    "schedule": ("cosine", "constant"),
+    "autoaugment": ("none", "autoaugment", "randaugment"),
+    "precision": PRECISIONS,
+    "pool": ("cls", "avg"),
+    "pos_embed": ("learned", "sincos"),
+    "stem": ("patch", "conv"),
+}
 
 
 def check(ok: bool, message: str) -> None:
@@ -40,8 +69,9 @@ def flag(name: str) -> str:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    # The default recipe follows the published evidence for plain ViTs on CIFAR-10: DeiT's recipe
-    # as adapted by Lee et al. 2021 ("Vision Transformer for Small-Size Datasets").
+    # The default recipe follows the published evidence for plain ViTs on CIFAR-10:
+    # DeiT's recipe as adapted by Lee et al. 2021 ("Vision Transformer for Small-Size
+    # Datasets").
     model: str = "vit_tiny"
     patch_size: int | None = None  # None: the model's own value (vit_core.registry)
     pool: str | None = None
@@ -62,7 +92,9 @@ class TrainConfig:
     optimizer: str = "adamw"
     schedule: str = "cosine"
     grad_clip: float = 1.0
-    time_budget: float | None = None  # seconds; the run ends at the epochs or the time, first
+    time_budget: float | None = (
+        None  # seconds; the run ends at the epochs or the time, first
+    )
     # regularization
     label_smoothing: float = 0.1
     mixup_alpha: float = 0.8
@@ -90,38 +122,61 @@ class TrainConfig:
     quiet: bool = False
     log_to: str | None = None
     note: str | None = None
-    argv: tuple[str, ...] | None = field(default=None, compare=False)  # as typed, from the CLI
+    argv: tuple[str, ...] | None = field(
+        default=None, compare=False
+    )  # as typed, from the CLI
 
     def __post_init__(self):
         if isinstance(self.time_budget, str):
             object.__setattr__(self, "time_budget", parse_duration(self.time_budget))
         if self.stem_channels is not None:
             object.__setattr__(self, "stem_channels", tuple(self.stem_channels))
-        check(self.model in MODEL_NAMES,
-              f"unknown model {self.model!r}; choose one of {', '.join(MODEL_NAMES)}")
+        check(
+            self.model in MODEL_NAMES,
+            f"unknown model {self.model!r}; choose one of {', '.join(MODEL_NAMES)}",
+        )
         check(self.epochs >= 1, f"--epochs must be at least 1, got {self.epochs}")
-        check(self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}")
+        check(
+            self.batch_size >= 1,
+            f"--batch-size must be at least 1, got {self.batch_size}",
+        )
         check(self.lr > 0, f"--lr must be positive, got {self.lr}")
-        check(0 <= self.min_lr <= self.lr, f"--min-lr must be in [0, --lr], got {self.min_lr}")
-        check(self.warmup_epochs >= 0, f"--warmup-epochs must be >= 0, got {self.warmup_epochs}")
+        check(
+            0 <= self.min_lr <= self.lr,
+            f"--min-lr must be in [0, --lr], got {self.min_lr}",
+        )
+        check(
+            self.warmup_epochs >= 0,
+            f"--warmup-epochs must be >= 0, got {self.warmup_epochs}",
+        )
         check(self.val_split >= 0, f"--val-split must be >= 0, got {self.val_split}")
-        check(self.stop_after is None or self.stop_after >= 1,
-              f"--stop-after must be at least 1, got {self.stop_after}")
+        check(
+            self.stop_after is None or self.stop_after >= 1,
+            f"--stop-after must be at least 1, got {self.stop_after}",
+        )
         for name, allowed in CHOICES.items():
             value = getattr(self, name)
-            check(value is None or value in allowed,
-                  f"--{flag(name)} must be one of {', '.join(allowed)}, got {value!r}")
+            check(
+                value is None or value in allowed,
+                f"--{flag(name)} must be one of {', '.join(allowed)}, got {value!r}",
+            )
 
     def recipe(self) -> dict:
         """What decides the trained weights: every field but RUN_FIELDS."""
-        return {f.name: getattr(self, f.name) for f in fields(self)
-                if f.compare and f.name not in RUN_FIELDS}
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.compare and f.name not in RUN_FIELDS
+        }
 
     def model_overrides(self) -> dict:
-        """Keyword arguments for ``create_model``: the architecture flags that were set."""
+        """Keyword arguments for ``create_model``: the architecture flags that were
+        set."""
         if self.model == "resnet18":
             return {}
-        given = {k: getattr(self, k) for k in ARCH_FIELDS if getattr(self, k) is not None}
+        given = {
+            k: getattr(self, k) for k in ARCH_FIELDS if getattr(self, k) is not None
+        }
         return {"drop_path": self.drop_path, "dropout": self.dropout, **given}
 
     def command(self) -> str:
@@ -131,7 +186,10 @@ class TrainConfig:
         return "python -m vit_core.train " + shlex.join(to_argv(self))
 
     def to_json(self) -> dict:
-        return {**dataclasses.asdict(self), "argv": list(self.argv) if self.argv else None}
+        return {
+            **dataclasses.asdict(self),
+            "argv": list(self.argv) if self.argv else None,
+        }
 
     @classmethod
     def from_json(cls, d: dict) -> TrainConfig:
@@ -146,27 +204,46 @@ class TrainConfig:
 
 
 PRESETS = {
-    # The best recipe found for 15 minutes on a 2-core CPU (results/cpu_experiments.jsonl).
-    "laptop": TrainConfig(model="vit_laptop", batch_size=64, lr=1.4e-3, warmup_epochs=0.25,
-                          mixup_alpha=0.0, cutmix_alpha=0.0, drop_path=0.0, autoaugment="none",
-                          time_budget=900.0, threads=2, eval_every=0),
+    # The best recipe found for 15 minutes on a 2-core CPU
+    # (results/cpu_experiments.jsonl).
+    "laptop": TrainConfig(
+        model="vit_laptop",
+        batch_size=64,
+        lr=1.4e-3,
+        warmup_epochs=0.25,
+        mixup_alpha=0.0,
+        cutmix_alpha=0.0,
+        drop_path=0.0,
+        autoaugment="none",
+        time_budget=900.0,
+        threads=2,
+        eval_every=0,
+    ),
 }
 
 
 def make_config(preset: str | None = None, **values) -> TrainConfig:
-    """A preset (or the defaults) with ``values`` on top. With ``debug=True``, the epochs, batch
-    size and time budget default to a seconds-long run, unless ``values`` sets them."""
+    """A preset (or the defaults) with ``values`` on top. With ``debug=True``, the
+    epochs, batch size and time budget default to a seconds-long run, unless ``values``
+    sets them."""
     if preset is not None and preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        raise ValueError(
+            f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}"
+        )
     base = PRESETS[preset] if preset else TrainConfig()
     if values.get("debug"):
-        small = {"epochs": 2, "batch_size": min(base.batch_size, 64), "time_budget": None}
+        small = {
+            "epochs": 2,
+            "batch_size": min(base.batch_size, 64),
+            "time_budget": None,
+        }
         values = {**small, **values}
     return replace(base, **values)
 
 
 def to_argv(cfg: TrainConfig) -> list[str]:
-    """Flags that rebuild ``cfg`` from the defaults (the equivalent command of a Python call)."""
+    """Flags that rebuild ``cfg`` from the defaults (the equivalent command of a Python
+    call)."""
     default, argv = make_config(debug=cfg.debug), ["--debug"] if cfg.debug else []
     for f in fields(cfg):
         value = getattr(cfg, f.name)
@@ -184,8 +261,9 @@ def to_argv(cfg: TrainConfig) -> list[str]:
 
 
 def readable(kind, nullable: bool):
-    """An argparse type whose error names the problem; a nullable one also reads 'none' (to
-    switch a preset's value off)."""
+    """An argparse type whose error names the problem; a nullable one also reads 'none'
+    (to switch a preset's value off)."""
+
     def parse(text: str):
         if nullable and text.lower() == "none":
             return None
@@ -193,6 +271,7 @@ def readable(kind, nullable: bool):
             return kind(text)
         except ValueError as e:
             raise argparse.ArgumentTypeError(str(e)) from None
+
     return parse
 
 
@@ -207,21 +286,26 @@ def channels(text: str) -> tuple[int, ...]:
 
 
 HELP = {
-    "model": f"one of: {', '.join(MODEL_NAMES)}", "batch_size": "global batch size",
-    "lr": "peak learning rate", "min_lr": "learning rate at the end of the cosine",
+    "model": f"one of: {', '.join(MODEL_NAMES)}",
+    "batch_size": "global batch size",
+    "lr": "peak learning rate",
+    "min_lr": "learning rate at the end of the cosine",
     "grad_clip": "max gradient norm (0: off)",
     "time_budget": "train for at most this long (90s, 15m, 1.5h; none: by epochs only)",
-    "autoaugment": "policy augmentation", "ema": "keep an exponential moving average of weights",
+    "autoaugment": "policy augmentation",
+    "ema": "keep an exponential moving average of weights",
     "val_split": "hold out N training images to select recipes on (e.g. 5000)",
     "debug": f"{DEBUG_TRAIN} training images, 2 epochs: seconds on a CPU",
     "data_dir": "folder holding cifar-10-batches-py/ (default: $VIT_CORE_DATA)",
     "download": "download CIFAR-10 with torchvision if it is missing",
     "out": "run folder (default: runs/MODEL-TIME, or the --resume folder)",
     "resume": "a run folder to continue: its config.json gives every other flag",
-    "stop_after": "stop after this many epochs of this invocation (continue with --resume)",
+    "stop_after": "stop after this many epochs of this call (continue with --resume)",
     "eval_every": "evaluate every N epochs (0: only at the end)",
-    "device": "auto, cpu, cuda, cuda:1, mps", "threads": "CPU threads for this run",
-    "compile": "torch.compile the model", "quiet": "no progress bar",
+    "device": "auto, cpu, cuda, cuda:1, mps",
+    "threads": "CPU threads for this run",
+    "compile": "torch.compile the model",
+    "quiet": "no progress bar",
     "log_to": "append a one-line record of the run to this JSONL file",
     "note": "a note for the --log-to record",
 }
@@ -231,34 +315,61 @@ def flag_type(f: dataclasses.Field):
     """The argparse type of a field, read from its annotation."""
     if f.name == "time_budget":
         return parse_duration
-    for word, kind in (("tuple", channels), ("bool", bool), ("float", float), ("int", int)):
+    for word, kind in (
+        ("tuple", channels),
+        ("bool", bool),
+        ("float", float),
+        ("int", int),
+    ):
         if f.type.startswith(word):
             return kind
     return str
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """One flag per TrainConfig field. An untyped flag leaves no attribute (SUPPRESS), so the
-    parsed namespace holds exactly what was typed."""
-    p = Parser(prog="python -m vit_core.train", description="Train a model on CIFAR-10.",
-               argument_default=argparse.SUPPRESS)
-    p.add_argument("--preset", choices=sorted(PRESETS),
-                   help="a tested recipe; other flags override its values")
+    """One flag per TrainConfig field. An untyped flag leaves no attribute (SUPPRESS),
+    so the parsed namespace holds exactly what was typed."""
+    p = Parser(
+        prog="python -m vit_core.train",
+        description="Train a model on CIFAR-10.",
+        argument_default=argparse.SUPPRESS,
+    )
+    p.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        help="a tested recipe; other flags override its values",
+    )
     for f in fields(TrainConfig):
         if f.name == "argv":
             continue
         kind, name = flag_type(f), f"--{flag(f.name)}"
+        default = getattr(TrainConfig(), f.name)
+        shown = (
+            "the model's own"
+            if f.name in ARCH_FIELDS
+            else "none"
+            if default is None
+            else default
+        )
+        text = f"{HELP.get(f.name, '')} (default: {shown})"
         if kind is bool:
-            p.add_argument(name, action=argparse.BooleanOptionalAction, help=HELP.get(f.name))
+            p.add_argument(
+                name, action=argparse.BooleanOptionalAction, help=text.lstrip()
+            )
         else:
-            p.add_argument(name, type=readable(kind, nullable="None" in f.type),
-                           help=HELP.get(f.name), metavar=f.name.upper())
+            p.add_argument(
+                name,
+                type=readable(kind, nullable="None" in f.type),
+                choices=CHOICES.get(f.name),
+                help=text.lstrip(),
+                metavar=None if f.name in CHOICES else f.name.upper(),
+            )
     return p
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
-    """The command line -> TrainConfig. With --resume, the run folder's config is the base and a
-    flag that changes its recipe is refused."""
+    """The command line -> TrainConfig. With --resume, the run folder's config is the
+    base and a flag that changes its recipe is refused."""
     argv = list(sys.argv[1:] if argv is None else argv)
     given = vars(build_parser().parse_args(argv))
     preset = given.pop("preset", None)
@@ -270,16 +381,21 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
 
 
 def resume_config(run, **run_values) -> TrainConfig:
-    """The config of the run folder ``run``, set to resume it; ``run_values`` may change how it
-    runs (RUN_FIELDS), never what it trains. ``stop_after`` counts anew."""
+    """The config of the run folder ``run``, set to resume it; ``run_values`` may change
+    how it runs (RUN_FIELDS), never what it trains. ``stop_after`` counts anew."""
     from .checkpoint import read_run_config
 
     saved = read_run_config(run)
-    changed = [k for k, v in run_values.items()
-               if k not in RUN_FIELDS + ("argv",) and v != getattr(saved, k, None)]
+    changed = [
+        k
+        for k, v in run_values.items()
+        if k not in RUN_FIELDS + ("argv",) and v != getattr(saved, k, None)
+    ]
     if changed:
         names = ", ".join(f"--{flag(k)}" for k in changed)
         raise ValueError(
-            f"--resume continues the run's own recipe; {names} would change it. Resume with "
-            f"--resume alone (plus run flags such as --stop-after), or start a new run")
+            f"--resume continues the run's own recipe; {names} would change it. "
+            f"Resume with --resume alone (plus run flags such as --stop-after), or "
+            f"start a new run"
+        )
     return replace(saved, **({"resume": str(run), "stop_after": None} | run_values))

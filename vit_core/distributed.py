@@ -1,9 +1,12 @@
-"""What a run borrows from its process, and gives back: device, process group, threads and RNG.
+"""What a run borrows from its process, and gives back: device, process group, threads
+and RNG.
 
-Under ``torchrun`` every process trains a replica; DDP averages their gradients. Whatever must be
-the same on every replica and is not a gradient (the clock a time budget is read from, for one)
-is decided by rank 0 and broadcast over a small CPU (gloo) group, which costs no GPU sync.
+Under ``torchrun`` every process trains a replica; DDP averages their gradients.
+Whatever must be the same on every replica and is not a gradient (the clock a time
+budget is read from, for one) is decided by rank 0 and broadcast over a small CPU (gloo)
+group, which costs no GPU sync.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,11 +19,12 @@ from .runinfo import resolve_device
 
 
 class Session:
-    """``with Session(device, threads, seed) as s``: a run's process state, restored on exit.
+    """``with Session(device, threads, seed) as s``: a run's process state, restored on
+    exit.
 
-    Sets the thread count, seeds the RNG with ``seed`` (the same initial weights everywhere) and
-    starts the process group under torchrun. On exit the caller's thread count and RNG state come
-    back, so a notebook kernel is left as it was.
+    Sets the thread count, seeds the RNG with ``seed`` (the same initial weights
+    everywhere) and starts the process group under torchrun. On exit the caller's thread
+    count and RNG state come back, so a notebook kernel is left as it was.
     """
 
     def __init__(self, device: str = "auto", threads: int | None = None, seed: int = 0):
@@ -33,7 +37,9 @@ class Session:
             use_cuda = torch.cuda.is_available() and self.device_name != "cpu"
             dist.init_process_group("nccl" if use_cuda else "gloo")
             self.rank = dist.get_rank()
-            self.group = dist.new_group(backend="gloo") if use_cuda else dist.group.WORLD
+            self.group = (
+                dist.new_group(backend="gloo") if use_cuda else dist.group.WORLD
+            )
             local = int(os.environ.get("LOCAL_RANK", "0"))
             self.device = torch.device(f"cuda:{local}" if use_cuda else "cpu")
             if use_cuda:
@@ -60,7 +66,8 @@ class Session:
         return self.rank == 0
 
     def seed_process(self) -> None:
-        """Each process its own random stream (drop-path masks, augmentation choices)."""
+        """Each process its own random stream (drop-path masks, augmentation
+        choices)."""
         torch.manual_seed(self.seed + self.rank)
 
     def rng_state(self) -> dict:
@@ -95,13 +102,15 @@ class Session:
             dist.barrier()
 
     def sync(self) -> None:
-        """Wait for the device, so that a clock reading covers the work queued so far."""
+        """Wait for the device, so that a clock reading covers the work queued so
+        far."""
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
 
 class Clock:
-    """Seconds of training, paused outside the training loop; rank 0's reading for everyone."""
+    """Seconds of training, paused outside the training loop; rank 0's reading for
+    everyone."""
 
     def __init__(self, session: Session, seconds: float = 0.0):
         self.session, self.total, self.started = session, seconds, None
@@ -116,5 +125,7 @@ class Clock:
         return self.total
 
     def seconds(self) -> float:
-        running = time.perf_counter() - self.started if self.started is not None else 0.0
+        running = (
+            time.perf_counter() - self.started if self.started is not None else 0.0
+        )
         return self.session.from_main(self.total + running)

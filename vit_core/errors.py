@@ -1,4 +1,5 @@
-"""Errors that mean "the input is wrong", which the command-line tools print as one line, not a traceback."""
+"""Errors that mean "the input is wrong", which the command-line tools print as one
+line, not a traceback."""
 
 
 class VitCoreError(Exception):
@@ -14,4 +15,5 @@ class CheckpointError(VitCoreError):
 
 
 class NonFiniteLoss(VitCoreError):
-    """The training loss became NaN or infinite (a learning rate too high, or bad data)."""
+    """The training loss became NaN or infinite (a learning rate too high, or bad
+    data)."""

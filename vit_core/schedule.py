@@ -1,10 +1,12 @@
 """Learning-rate schedules: linear warmup, then cosine decay.
 
-A run ends at its last step or when its time budget runs out, whichever comes first. ``Schedule``
-measures progress as the larger of the two fractions (steps done, seconds spent), so the cosine
-reaches ``min_lr`` at that end, whatever the machine's throughput. Warmup takes its steps, but at
-most a fifth of the run, so short runs also end at ``min_lr``.
+A run ends at its last step or when its time budget runs out, whichever comes first.
+``Schedule`` measures progress as the larger of the two fractions (steps done, seconds
+spent), so the cosine reaches ``min_lr`` at that end, whatever the machine's throughput.
+Warmup takes its steps, but at most a fifth of the run, so short runs also end at
+``min_lr``.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,11 +27,13 @@ def cosine_lr(t: float, base_lr: float, min_lr: float) -> float:
 
 @dataclass
 class Schedule:
-    """Warmup, then cosine over the run's progress: max(steps / total_steps, seconds / budget).
+    """Warmup, then cosine over the run's progress: max(steps / total_steps, seconds /
+    budget).
 
-    ``warmup_end`` is the progress at which the cosine began. It is state (a checkpoint keeps it)
-    because under a time budget it depends on how fast the first steps ran.
+    ``warmup_end`` is the progress at which the cosine began. It is state (a checkpoint
+    keeps it) because under a time budget it depends on how fast the first steps ran.
     """
+
     base_lr: float
     min_lr: float
     warmup_steps: int
@@ -48,27 +52,38 @@ class Schedule:
         return self.progress(step, seconds) >= 1.0
 
     def lr(self, step: int, seconds: float = 0.0) -> float:
-        """The learning rate of step ``step`` (0-based), taken after ``seconds`` of training."""
+        """The learning rate of step ``step`` (0-based), taken after ``seconds`` of
+        training."""
         if self.kind == "constant":
             return self.base_lr
         p = self.progress(step, seconds)
         if self.warmup_end is None:
             if step < self.warmup_steps and p < MAX_WARMUP_SHARE:
-                warm = max(warmup_lr(step, self.warmup_steps, 1.0), p / MAX_WARMUP_SHARE)
+                warm = max(
+                    warmup_lr(step, self.warmup_steps, 1.0), p / MAX_WARMUP_SHARE
+                )
                 return self.base_lr * warm
             self.warmup_end = p
         t = (p - self.warmup_end) / max(1.0 - self.warmup_end, 1e-9)
         return cosine_lr(t, self.base_lr, self.min_lr)
 
 
-def lr_at(step: int, total_steps: int, warmup_steps: int, base_lr: float, min_lr: float,
-          schedule: str = "cosine") -> float:
-    """``Schedule``'s learning rate at ``step`` of a run measured in steps alone, without state:
-    linear warmup, then cosine decay to ``min_lr`` at ``total_steps``; or a constant ``base_lr``."""
+def lr_at(
+    step: int,
+    total_steps: int,
+    warmup_steps: int,
+    base_lr: float,
+    min_lr: float,
+    schedule: str = "cosine",
+) -> float:
+    """``Schedule``'s learning rate at ``step`` of a run measured in steps alone,
+    without state: linear warmup, then cosine decay to ``min_lr`` at ``total_steps``; or
+    a constant ``base_lr``."""
     first_cosine_step = min(warmup_steps, math.ceil(MAX_WARMUP_SHARE * total_steps))
     warmup_end = first_cosine_step / total_steps if step >= first_cosine_step else None
-    return Schedule(base_lr, min_lr, warmup_steps, total_steps, kind=schedule,
-                    warmup_end=warmup_end).lr(step)
+    return Schedule(
+        base_lr, min_lr, warmup_steps, total_steps, kind=schedule, warmup_end=warmup_end
+    ).lr(step)
 
 
 def parse_duration(text: str) -> float:
@@ -76,9 +91,13 @@ def parse_duration(text: str) -> float:
     units = {"s": 1, "m": 60, "h": 3600}
     text = text.strip().lower()
     try:
-        seconds = float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
+        seconds = (
+            float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
+        )
     except (ValueError, IndexError):
-        raise ValueError(f"cannot read the duration {text!r}; write it as 90s, 15m or 1.5h") from None
+        raise ValueError(
+            f"cannot read the duration {text!r}; write it as 90s, 15m or 1.5h"
+        ) from None
     if not seconds > 0:
         raise ValueError(f"the duration {text!r} must be positive")
     return seconds

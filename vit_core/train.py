@@ -1,12 +1,14 @@
 """Train a model on CIFAR-10: ``python -m vit_core.train --model vit_tiny``.
 
-The data lives on the training device as uint8 and is augmented there in whole batches. A run's
-folder (``--out``) holds its ``config.json``, ``metrics.jsonl`` (a line per epoch), the checkpoint
-(``checkpoint.safetensors`` and its ``checkpoint.json`` card), ``train_state.pt`` (optimizer,
-schedule, every process's RNG) and, at the end, ``summary.json``. ``--resume RUN`` continues it
-with no other flag. From Python: ``train(make_config("laptop", epochs=3))``.
-Several GPUs (or CPU processes): ``torchrun --nproc_per_node=N -m vit_core.train ...``.
+The data lives on the training device as uint8 and is augmented there in whole batches.
+A run's folder (``--out``) holds its ``config.json``, ``metrics.jsonl`` (a line per
+epoch), the checkpoint (``checkpoint.safetensors`` and its ``checkpoint.json`` card),
+``train_state.pt`` (optimizer, schedule, every process's RNG) and, at the end,
+``summary.json``. ``--resume RUN`` continues it with no other flag. From Python:
+``train(make_config("laptop", epochs=3))``. Several GPUs (or CPU processes): ``torchrun
+--nproc_per_node=N -m vit_core.train ...``.
 """
+
 from __future__ import annotations
 
 import sys
@@ -16,7 +18,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from . import checkpoint as ckpt
 from . import runlog
@@ -31,14 +32,20 @@ from .schedule import Schedule
 
 
 def train(cfg: TrainConfig) -> dict | None:
-    """Train as ``cfg`` says. Returns the summary on the main process, None on the others."""
+    """Train as ``cfg`` says; the summary on the main process, None on the others."""
     with Session(cfg.device, cfg.threads, cfg.seed) as s:
         train_loader, eval_loaders = load_data(cfg, s)
         model = create_model(cfg.model, **cfg.model_overrides()).to(s.device)
         optimizer = build_optimizer(model, cfg, s.device)
         ema = build_ema(model, cfg)
-        schedule = Schedule(cfg.lr, cfg.min_lr, round(cfg.warmup_epochs * len(train_loader)),
-                            cfg.epochs * len(train_loader), cfg.time_budget, cfg.schedule)
+        schedule = Schedule(
+            cfg.lr,
+            cfg.min_lr,
+            round(cfg.warmup_epochs * len(train_loader)),
+            cfg.epochs * len(train_loader),
+            cfg.time_budget,
+            cfg.schedule,
+        )
         s.seed_process()
         run = start_run(cfg, s, model, optimizer, ema, schedule)
         net = wrap(model, cfg, s)
@@ -47,7 +54,9 @@ def train(cfg: TrainConfig) -> dict | None:
 
         for epoch in range(int(run.epoch), cfg.epochs):
             train_loader.set_epoch(epoch)
-            mix_gen = torch.Generator().manual_seed(cfg.seed * 7919 + epoch * 104729 + s.rank)
+            mix_gen = torch.Generator().manual_seed(
+                cfg.seed * 7919 + epoch * 104729 + s.rank
+            )
             model.train()
             losses, lr = [], None
             clock.start()
@@ -71,7 +80,9 @@ def train(cfg: TrainConfig) -> dict | None:
 
                 losses.append(loss.detach())
                 run.step += 1
-                check_finite(losses, run, epoch, window=1 if s.device.type == "cpu" else 50)
+                check_finite(
+                    losses, run, epoch, window=1 if s.device.type == "cpu" else 50
+                )
                 log.step(loss, lr, len(losses))
             run.train_seconds = clock.stop()
             check_finite(losses, run, epoch, window=len(losses))
@@ -89,6 +100,7 @@ def train(cfg: TrainConfig) -> dict | None:
 @dataclass
 class RunState:
     """Where a run stands; ``train_state.pt`` keeps it between invocations."""
+
     out: Path
     command: str  # the command that started the run (a resume keeps it)
     epoch: float = 0.0  # a time-budget epoch that ends early counts as a fraction
@@ -98,24 +110,39 @@ class RunState:
     stopped_by: str | None = None
 
 
-def load_data(cfg: TrainConfig, s: Session) -> tuple[DeviceLoader, dict[str, DeviceLoader]]:
-    """The training loader, and the loaders evaluated: val (with --val-split) and test."""
+def load_data(
+    cfg: TrainConfig, s: Session
+) -> tuple[DeviceLoader, dict[str, DeviceLoader]]:
+    """The training loader, and the loaders evaluated: val (with --val-split) and
+    test."""
     train_x, train_y = load_cifar10(cfg.data_dir, train=True, download=cfg.download)
     test_x, test_y = load_cifar10(cfg.data_dir, train=False, download=cfg.download)
     if cfg.debug:
         train_x, train_y = train_x[:DEBUG_TRAIN], train_y[:DEBUG_TRAIN]
         test_x, test_y = test_x[:DEBUG_TEST], test_y[:DEBUG_TEST]
-    (train_x, train_y), (val_x, val_y) = split_validation(train_x, train_y, cfg.val_split)
-    train_loader = DeviceLoader(train_x, train_y, cfg.batch_size // s.world, s.device, train=True,
-                                seed=cfg.seed, policy=cfg.autoaugment, rank=s.rank,
-                                world_size=s.world)
+    (train_x, train_y), (val_x, val_y) = split_validation(
+        train_x, train_y, cfg.val_split
+    )
+    train_loader = DeviceLoader(
+        train_x,
+        train_y,
+        cfg.batch_size // s.world,
+        s.device,
+        train=True,
+        seed=cfg.seed,
+        policy=cfg.autoaugment,
+        rank=s.rank,
+        world_size=s.world,
+    )
     evals = {"test": DeviceLoader(test_x, test_y, 500, s.device, train=False)}
     if cfg.val_split:
         evals["val"] = DeviceLoader(val_x, val_y, 500, s.device, train=False)
     return train_loader, evals
 
 
-def build_optimizer(model: torch.nn.Module, cfg, device: torch.device) -> torch.optim.Optimizer:
+def build_optimizer(
+    model: torch.nn.Module, cfg, device: torch.device
+) -> torch.optim.Optimizer:
     """No weight decay on norms, biases, the CLS token or position embeddings.
 
     ``cfg`` needs only ``optimizer``, ``lr`` and ``weight_decay``."""
@@ -124,11 +151,15 @@ def build_optimizer(model: torch.nn.Module, cfg, device: torch.device) -> torch.
     for name, p in model.named_parameters():
         if p.requires_grad:
             (no_decay if p.ndim <= 1 or name in skip else decay).append(p)
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]
+    groups = [
+        {"params": decay, "weight_decay": cfg.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, nesterov=True)
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.999), fused=device.type == "cuda")
+    return torch.optim.AdamW(
+        groups, lr=cfg.lr, betas=(0.9, 0.999), fused=device.type == "cuda"
+    )
 
 
 def build_ema(model: torch.nn.Module, cfg: TrainConfig):
@@ -136,7 +167,9 @@ def build_ema(model: torch.nn.Module, cfg: TrainConfig):
         return None
     from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+    return AveragedModel(
+        model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True
+    )
 
 
 def wrap(model: torch.nn.Module, cfg: TrainConfig, s: Session) -> torch.nn.Module:
@@ -151,16 +184,17 @@ def wrap(model: torch.nn.Module, cfg: TrainConfig, s: Session) -> torch.nn.Modul
 def batch_loss(net, x, y, cfg: TrainConfig, generator: torch.Generator) -> torch.Tensor:
     """Cross-entropy with label smoothing, on a mixup/CutMix batch when those are on."""
     if cfg.mixup_alpha > 0 or cfg.cutmix_alpha > 0:
-        x, target = mix_batch(x, y, 10, cfg.mixup_alpha, cfg.cutmix_alpha, cfg.label_smoothing,
-                              generator)
+        x, target = mix_batch(
+            x, y, 10, cfg.mixup_alpha, cfg.cutmix_alpha, cfg.label_smoothing, generator
+        )
         return soft_cross_entropy(net(x), target)
     return F.cross_entropy(net(x).float(), y, label_smoothing=cfg.label_smoothing)
 
 
 def check_finite(losses: list, run: RunState, epoch: int, window: int) -> None:
-    """Stop on a NaN or infinite loss, naming its step: checks the last ``window`` losses when
-    their count is a multiple of it. On a GPU the window is wide, since reading a value back
-    waits for the device."""
+    """Stop on a NaN or infinite loss, naming its step: checks the last ``window``
+    losses when their count is a multiple of it. On a GPU the window is wide, since
+    reading a value back waits for the device."""
     if not losses or len(losses) % window:
         return
     recent = torch.stack(losses[-window:])
@@ -168,12 +202,15 @@ def check_finite(losses: list, run: RunState, epoch: int, window: int) -> None:
     if len(bad):
         step = run.step - len(recent) + int(bad[0]) + 1
         raise NonFiniteLoss(
-            f"the loss became {recent[int(bad[0])].item()} at step {step} (epoch {epoch + 1}); "
-            f"stopped. The last good checkpoint, if any, is in {run.out} (lower --lr, or use "
-            f"--grad-clip)")
+            f"the loss became {recent[int(bad[0])].item()} at step {step} "
+            f"(epoch {epoch + 1}); stopped. The last good checkpoint, if any, is in "
+            f"{run.out} (lower --lr, or use --grad-clip)"
+        )
 
 
-def stop_reason(cfg: TrainConfig, run: RunState, schedule: Schedule, epoch: int) -> str | None:
+def stop_reason(
+    cfg: TrainConfig, run: RunState, schedule: Schedule, epoch: int
+) -> str | None:
     if schedule.finished(run.step, run.train_seconds) and run.epoch < cfg.epochs:
         return "time budget"
     if run.epoch >= cfg.epochs:
@@ -186,61 +223,105 @@ def stop_reason(cfg: TrainConfig, run: RunState, schedule: Schedule, epoch: int)
 @torch.no_grad()
 def evaluate_all(cfg, s: Session, model, ema, loaders: dict, run: RunState) -> dict:
     """{split: {weights: result}} on the main process, when an evaluation is due: every
-    ``eval_every`` epochs on val (or test without a val split), and on every split at the end."""
+    ``eval_every`` epochs on val (or test without a val split), and on every split at
+    the end."""
     from .evaluate import evaluate
 
-    due = cfg.eval_every and run.epoch.is_integer() and int(run.epoch) % cfg.eval_every == 0
+    due = (
+        cfg.eval_every
+        and run.epoch.is_integer()
+        and int(run.epoch) % cfg.eval_every == 0
+    )
     if not s.main or not (due or run.stopped_by):
         return {}
-    splits = list(loaders) if run.stopped_by else ["val" if "val" in loaders else "test"]
+    splits = (
+        list(loaders) if run.stopped_by else ["val" if "val" in loaders else "test"]
+    )
     weights = {"raw": model} | ({"ema": ema.module} if ema is not None else {})
-    return {split: {name: evaluate(m, loaders[split], s.device, cfg.precision)
-                    for name, m in weights.items()} for split in splits}
+    return {
+        split: {
+            name: evaluate(m, loaders[split], s.device, cfg.precision)
+            for name, m in weights.items()
+        }
+        for split in splits
+    }
 
 
 def start_run(cfg, s: Session, model, optimizer, ema, schedule) -> RunState:
     """A fresh run folder, or the state of the run that ``cfg.resume`` names."""
     if not cfg.resume:
-        out = Path(cfg.out or Path("runs") / f"{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}")
+        out = Path(
+            cfg.out or Path("runs") / f"{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+        )
         if s.main:
             ckpt.start_run_folder(out, cfg)
         return RunState(out, cfg.command())
     saved = ckpt.read_run_config(cfg.resume)
     changed = [k for k, v in cfg.recipe().items() if saved.recipe()[k] != v]
     if changed:
-        raise CheckpointError(f"{cfg.resume} was trained with another recipe; it differs in "
-                              f"{', '.join(changed)}")
+        raise CheckpointError(
+            f"{cfg.resume} was trained with another recipe; it differs in "
+            f"{', '.join(changed)}"
+        )
     state = ckpt.read_train_state(cfg.resume)
-    ckpt.load_into(model, state["weights"], cfg.resume,
-                   f"the run {cfg.resume} holds weights of another shape than its {cfg.model}")
+    ckpt.load_into(
+        model,
+        state["weights"],
+        cfg.resume,
+        f"the run {cfg.resume} holds weights of another shape than its {cfg.model}",
+    )
     optimizer.load_state_dict(state["optimizer"])
     if ema is not None:
         ema.load_state_dict(state["ema"])
     schedule.warmup_end = state["warmup_end"]
     if len(state["rng"]) != s.world:
-        raise CheckpointError(f"{cfg.resume} ran on {len(state['rng'])} process(es); resume it "
-                              f"on as many, not {s.world}")
+        raise CheckpointError(
+            f"{cfg.resume} ran on {len(state['rng'])} process(es); resume it "
+            f"on as many, not {s.world}"
+        )
     s.set_rng_state(state["rng"][s.rank])
     if state["stopped_by"] in ("epochs", "time budget"):
-        raise CheckpointError(f"{cfg.resume} already finished: it trained {state['epoch']:g} "
-                              f"epochs and stopped by its {state['stopped_by']}; there is "
-                              f"nothing to resume")
-    return RunState(Path(cfg.out or cfg.resume), saved.command(), state["epoch"], state["step"],
-                    state["train_seconds"], first_epoch=int(state["epoch"]))
+        raise CheckpointError(
+            f"{cfg.resume} already finished: it trained {state['epoch']:g} "
+            f"epochs and stopped by its {state['stopped_by']}; there is "
+            f"nothing to resume"
+        )
+    return RunState(
+        Path(cfg.out or cfg.resume),
+        saved.command(),
+        state["epoch"],
+        state["step"],
+        state["train_seconds"],
+        first_epoch=int(state["epoch"]),
+    )
 
 
-def save_run(s: Session, run: RunState, model, optimizer, ema, schedule, card: dict) -> None:
-    """The checkpoint (the evaluated weights: EMA when on) and the state to resume from."""
+def save_run(
+    s: Session, run: RunState, model, optimizer, ema, schedule, card: dict
+) -> None:
+    """The checkpoint (the evaluated weights: EMA when on) and the state to resume
+    from."""
     rng = s.gather(s.rng_state())  # a collective: every process takes part
     if s.main:
-        ckpt.save_checkpoint(ema.module if ema is not None else model,
-                             run.out / "checkpoint.safetensors", card)
-        ckpt.save_train_state(run.out, {
-            "epoch": run.epoch, "step": run.step, "train_seconds": run.train_seconds,
-            "stopped_by": run.stopped_by, "warmup_end": schedule.warmup_end, "rng": rng,
-            "optimizer": optimizer.state_dict(),
-            "weights": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "ema": ema.state_dict() if ema is not None else None})
+        ckpt.save_checkpoint(
+            ema.module if ema is not None else model,
+            run.out / "checkpoint.safetensors",
+            card,
+        )
+        ckpt.save_train_state(
+            run.out,
+            {
+                "epoch": run.epoch,
+                "step": run.step,
+                "train_seconds": run.train_seconds,
+                "stopped_by": run.stopped_by,
+                "warmup_end": schedule.warmup_end,
+                "rng": rng,
+                "optimizer": optimizer.state_dict(),
+                "weights": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                "ema": ema.state_dict() if ema is not None else None,
+            },
+        )
     s.barrier()
 
 
