@@ -4,9 +4,19 @@ import math
 import pytest
 import torch
 
-from vit_core.attention import (attention_maps, attention_with_grad, class_rollout, discard_lowest, fuse_heads,
-                                layer_evolution, mean_attention_distance, num_prefix_tokens, pooled, rollout)
+from vit_core.attention import (
+    attention_maps,
+    attention_with_grad,
+    class_rollout,
+    discard_lowest,
+    fuse_heads,
+    layer_evolution,
+    mean_attention_distance,
+    pooled,
+    rollout,
+)
 from vit_core.data import normalize
+from vit_core.errors import VitCoreError
 from vit_core.registry import create_model
 
 
@@ -30,7 +40,7 @@ def test_attention_maps_are_forward_attention_and_rows_sum_to_one(model):
     logits, attn = attention_maps(model, x)
     with torch.no_grad():
         ref_logits, ref_attn = model.forward_attention(normalize(x))
-    T = model.cfg.num_patches + num_prefix_tokens(model)
+    T = model.cfg.num_patches + model.num_prefix_tokens
     assert attn.shape == (2, 2, 4, T, T)
     torch.testing.assert_close(attn, ref_attn)
     torch.testing.assert_close(logits, ref_logits)
@@ -99,7 +109,8 @@ def test_mean_distance_of_uniform_attention_on_a_2x2_grid():
 
 def test_mean_distance_has_one_value_per_layer_and_head(model):
     _, attn = attention_maps(model, images())
-    d = mean_attention_distance(attn, model.cfg.grid_size, model.cfg.patch_size, num_prefix_tokens(model))
+    G, P = model.cfg.grid_size, model.num_prefix_tokens
+    d = mean_attention_distance(attn, G, model.cfg.patch_size, P)
     assert d.shape == (2, 4)
     assert ((d > 0) & (d < 32 * math.sqrt(2))).all()
 
@@ -110,6 +121,32 @@ def test_layer_evolution_gives_one_map_per_layer():
     assert evo.shape == (2, 3, 4)
     torch.testing.assert_close(evo, attn.mean(2)[:, :, 0, 1:])
     torch.testing.assert_close(layer_evolution(attn, 1, query=2), attn.mean(2)[:, :, 3, 1:])
+
+
+def test_gradients_are_taken_on_the_maps_the_blocks_used(model):
+    # Reference: walk the blocks by hand and differentiate each block's own map.
+    x, target = images(), torch.tensor([3, 5])
+    h = model.embed(normalize(x))
+    maps = []
+    for blk in model.blocks:
+        h, a = blk(h, return_attn=True)
+        maps.append(a)
+    ref_logits = model.forward_head(h)
+    score = ref_logits.gather(1, target.view(-1, 1)).sum()
+    ref_grads = torch.autograd.grad(score, maps)
+    logits, attn, grad = attention_with_grad(model, x, target)
+    assert torch.equal(logits, ref_logits.detach())
+    assert torch.equal(attn, torch.stack(maps, 1).detach())
+    assert torch.equal(grad, torch.stack(ref_grads, 1))
+    assert grad.abs().amax() > 0
+
+
+def test_a_model_without_attention_is_refused_by_name():
+    resnet = create_model("resnet18")
+    with pytest.raises(VitCoreError, match="VisionTransformer, not a ResNet18"):
+        attention_maps(resnet, images())
+    with pytest.raises(VitCoreError, match="VisionTransformer, not a ResNet18"):
+        attention_with_grad(resnet, images(), torch.tensor([0, 1]))
 
 
 def test_class_rollout_follows_the_chefer_rule(model):
@@ -124,7 +161,8 @@ def test_class_rollout_follows_the_chefer_rule(model):
 
 def test_class_maps_differ_between_classes(model):
     x = images(1).expand(2, -1, -1, -1)
-    maps = pooled(class_rollout(model, x, torch.tensor([0, 1])), num_prefix_tokens(model))  # (2, N)
+    relevance = class_rollout(model, x, torch.tensor([0, 1]))
+    maps = pooled(relevance, model.num_prefix_tokens)  # (2, N)
     assert maps.shape == (2, model.cfg.num_patches)
     a, b = ((m - m.min()) / (m.max() - m.min()) for m in maps)
     assert (a - b).abs().max() > 0.05

@@ -5,8 +5,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vit_core import checks
-from vit_core.checks import CheckFailed
+from vit_core.course import checks
+from vit_core.course.checks import CheckFailed
 from vit_core.data import MEAN, STD, normalize
 from vit_core.mix import smooth_one_hot
 from vit_core.model import LN_EPS, Attention, Block, Mlp, ViTConfig, count_params, sincos_pos_embed_2d

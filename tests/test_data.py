@@ -4,7 +4,13 @@ import pytest
 import torch
 
 from conftest import write_fake_cifar
-from vit_core.data import DeviceLoader, load_cifar10, random_crop, random_flip
+from vit_core.data import (
+    DeviceLoader,
+    gallery_indices,
+    load_cifar10,
+    random_crop,
+    random_flip,
+)
 from vit_core.errors import DataError
 from vit_core.mix import mix_batch
 from vit_core.schedule import lr_at, parse_duration
@@ -64,6 +70,11 @@ def test_loader_shards_without_overlap_and_covers_each_epoch():
         seen.append(torch.cat([b for _, b in loader]))
     assert len(set(seen[0].tolist()) & set(seen[1].tolist())) == 0
     assert sorted(seen[0].tolist() + seen[1].tolist()) == list(range(100))
+
+
+def test_gallery_takes_classes_in_turn():
+    labels = torch.tensor([3, 3, 1, 0, 1, 3])
+    assert gallery_indices(labels, 5) == [3, 2, 0, 4, 1]
 
 
 @pytest.mark.parametrize("mixup, cutmix", [(0.8, 0.0), (0.0, 1.0)])

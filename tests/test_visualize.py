@@ -5,8 +5,7 @@ from matplotlib.figure import Figure
 
 from test_data import write_fake_cifar
 from vit_core.checkpoint import save_checkpoint
-from vit_core.data import CLASSES, load_cifar10
-from vit_core.export_explorer import gallery_indices
+from vit_core.data import CLASSES, gallery_indices, load_cifar10
 from vit_core.registry import create_model
 from vit_core.visualize import heads_figure, main
 

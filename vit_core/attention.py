@@ -2,8 +2,8 @@
 
 Every function works on the tensor that :meth:`VisionTransformer.forward_attention` returns,
 ``attn`` of shape ``(B, L, H, T, T)`` (batch, layers, heads, query tokens, key tokens; each row sums to 1).
-``num_prefix`` is the number of tokens before the patches: 1 (the CLS token) for ``pool="cls"`` models,
-0 for ``pool="avg"`` models.
+``num_prefix`` is the number of tokens before the patches, the model's
+``num_prefix_tokens``: 1 (the CLS token) for ``pool="cls"``, 0 for ``pool="avg"``.
 
 What does "the attention of the image" mean without a CLS token? An avg-pool model classifies the mean
 of the patch tokens. In the last layer, the mean of the attention rows is exactly the weights with which
@@ -15,18 +15,32 @@ from __future__ import annotations
 import torch
 
 from .data import normalize
+from .errors import VitCoreError
+from .model import VisionTransformer
 
 
-def num_prefix_tokens(model) -> int:
-    return 1 if model.cfg.pool == "cls" else 0
+def require_vit(model) -> None:
+    """Refuse a model without attention (a ResNet) by name, rather than fail later on a
+    missing attribute."""
+    if not isinstance(model, VisionTransformer):
+        name = type(model).__name__
+        raise VitCoreError(f"attention maps need a VisionTransformer, not a {name}")
+
+
+def _run_attention(model, images_uint8: torch.Tensor, per_layer: bool = False):
+    """``model.forward_attention`` of uint8 images (B, 3, H, W), on the model's device,
+    in eval mode."""
+    require_vit(model)
+    model.eval()
+    device = next(model.parameters()).device
+    x = normalize(images_uint8.to(device))
+    return model.forward_attention(x, per_layer=per_layer)
 
 
 @torch.no_grad()
 def attention_maps(model, images_uint8: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(logits (B, C), attn (B, L, H, T, T)) of uint8 images (B, 3, H, W), via the explicit attention path."""
-    model.eval()
-    device = next(model.parameters()).device
-    logits, attn = model.forward_attention(normalize(images_uint8.to(device)))
+    logits, attn = _run_attention(model, images_uint8)
     return logits.float().cpu(), attn.float().cpu()
 
 
@@ -93,20 +107,9 @@ def rollout(attn: torch.Tensor, fusion: str = "mean", discard_ratio: float = 0.0
 
 @torch.enable_grad()
 def attention_with_grad(model, images_uint8: torch.Tensor, target: torch.Tensor):
-    """(logits (B, C), attn (B, L, H, T, T), d logit[target] / d attn (B, L, H, T, T)).
-
-    :meth:`forward_attention` returns the layers' maps stacked into a new tensor, which does not lie on the
-    path to the logits, so this walks the blocks itself (the same explicit path) to keep each layer's map.
-    """
-    model.eval()
-    device = next(model.parameters()).device
-    x = model.embed(normalize(images_uint8.to(device)))  # (B, T, D)
-    maps = []
-    for blk in model.blocks:
-        x, a = blk(x, return_attn=True)
-        maps.append(a)
-    logits = model.forward_head(x)
-    score = logits.gather(1, target.to(device).view(-1, 1)).sum()
+    """(logits (B, C), attn (B, L, H, T, T), d logit[target] / d attn, same shape)."""
+    logits, maps = _run_attention(model, images_uint8, per_layer=True)
+    score = logits.gather(1, target.to(logits.device).view(-1, 1)).sum()
     grads = torch.autograd.grad(score, maps)
     return (logits.detach().cpu(), torch.stack(maps, 1).detach().cpu(),
             torch.stack(grads, 1).cpu())

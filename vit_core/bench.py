@@ -20,10 +20,19 @@ import torch
 import torch.nn.functional as F
 
 from .checkpoint import atomic_write_json
-from .data import DeviceLoader, PILDataset, load_cifar10, normalize, policy_augment, random_crop, random_flip
+from .data import (
+    MEAN,
+    STD,
+    DeviceLoader,
+    load_cifar10,
+    normalize,
+    policy_augment,
+    random_crop,
+    random_flip,
+)
 from .errors import VitCoreError
-from .precision import autocast
 from .mix import mix_batch
+from .precision import autocast
 from .registry import create_model
 from .runinfo import command_line, environment, resolve_device
 
@@ -64,6 +73,27 @@ def timed_rounds(sides: dict, steps: int, rounds: int, warmup: int, device, batc
     return {name: {"img_per_s_mean": statistics.mean(r), "img_per_s_std": statistics.stdev(r) if len(r) > 1 else 0.0,
                    "img_per_s_rounds": [round(v, 1) for v in r], "batch_size": batch_size[name]}
             for name, r in rates.items()}
+
+
+class PILDataset(torch.utils.data.Dataset):
+    """The seed-style pipeline, the baseline of ``pipeline``: one PIL image at a time
+    through torchvision transforms."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, train: bool = True):
+        from torchvision import transforms as T
+
+        self.images = images.permute(0, 2, 3, 1).numpy()  # (N, 32, 32, 3) for PIL
+        self.labels = labels
+        aug = [T.RandomCrop(32, padding=4), T.RandomHorizontalFlip()] if train else []
+        self.transform = T.Compose(aug + [T.ToTensor(), T.Normalize(MEAN, STD)])
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        from PIL import Image
+
+        return self.transform(Image.fromarray(self.images[i])), self.labels[i]
 
 
 def bench_pipeline(args, device) -> dict:

@@ -183,21 +183,13 @@ class DeviceLoader:
             yield normalize(x), self.labels[idx]
 
 
-class PILDataset(torch.utils.data.Dataset):
-    """The seed-style pipeline: one PIL image at a time through torchvision transforms (the benchmark baseline)."""
-
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, train: bool = True):
-        from torchvision import transforms as T
-
-        self.images = images.permute(0, 2, 3, 1).numpy()  # (N, 32, 32, 3) for PIL
-        self.labels = labels
-        aug = [T.RandomCrop(32, padding=4), T.RandomHorizontalFlip()] if train else []
-        self.transform = T.Compose(aug + [T.ToTensor(), T.Normalize(MEAN, STD)])
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i):
-        from PIL import Image
-
-        return self.transform(Image.fromarray(self.images[i])), self.labels[i]
+def gallery_indices(labels: torch.Tensor, n: int) -> list[int]:
+    """``n`` image indices, classes taken in turn: the first image of each class, then
+    the second of each, ..."""
+    by_class: dict[int, list[int]] = {}
+    for i, y in enumerate(labels.tolist()):
+        by_class.setdefault(y, []).append(i)
+    rounds = max(map(len, by_class.values()))
+    order = [idx[k] for k in range(rounds) for _, idx in sorted(by_class.items())
+             if k < len(idx)]
+    return order[:n]

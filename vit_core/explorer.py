@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import traitlets
 
-from .attention import attention_maps, class_rollout, num_prefix_tokens, pooled, rollout
+from .attention import attention_maps, class_rollout, pooled, require_vit, rollout
 from .data import CLASSES
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -71,6 +71,7 @@ def clip_self(rows: torch.Tensor) -> torch.Tensor:
 
 
 def model_meta(model, classes=CLASSES) -> dict:
+    require_vit(model)
     cfg = model.cfg
     return {"classes": list(classes), "grid": cfg.grid_size, "patch": cfg.patch_size, "img": cfg.img_size,
             "layers": cfg.depth, "heads": cfg.num_heads, "pool": cfg.pool}
@@ -78,9 +79,9 @@ def model_meta(model, classes=CLASSES) -> dict:
 
 def encode_image(model, image: torch.Tensor, label: int | None = None) -> dict:
     """The record of one uint8 image (3, H, W): every map the explorer can show (see the module doc)."""
-    P = num_prefix_tokens(model)
     x = image.unsqueeze(0)  # (1, 3, H, W)
     logits, attn = attention_maps(model, x)  # (1, C), (1, L, H, T, T)
+    P = model.num_prefix_tokens
     heads = torch.cat([attn, attn.mean(dim=2, keepdim=True)], dim=2)[0]  # (L, H+1, T, T)
     rolled = rollout(attn, num_prefix=P, cumulative=True)[0]  # (L, T, T)
     C = logits.shape[1]

@@ -29,16 +29,6 @@ PAGE = """<!doctype html>
 """
 
 
-def gallery_indices(labels, n: int) -> list[int]:
-    """n test images, classes taken in turn (first of each class, then the second of each, ...)."""
-    by_class: dict[int, list[int]] = {}
-    for i, y in enumerate(labels.tolist()):
-        by_class.setdefault(y, []).append(i)
-    order = [idx[k] for k in range(max(map(len, by_class.values()))) for _, idx in sorted(by_class.items())
-             if k < len(idx)]
-    return order[:n]
-
-
 def export(out, model, images, labels, checkpoint_name: str = "") -> Path:
     """Write the explorer's data and front end into ``out`` for uint8 images (B, 3, H, W); returns the data file."""
     out = Path(out)
@@ -55,7 +45,7 @@ def export(out, model, images, labels, checkpoint_name: str = "") -> Path:
 
 def main(argv=None) -> None:
     from .checkpoint import load_checkpoint
-    from .data import load_cifar10
+    from .data import gallery_indices, load_cifar10
     from .pretrained import pretrained_path
 
     p = argparse.ArgumentParser(prog="python -m vit_core.export_explorer", description=__doc__.splitlines()[0])

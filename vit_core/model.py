@@ -299,19 +299,25 @@ class VisionTransformer(nn.Module):
             x = blk(x)
         return self.forward_head(x)
 
-    def forward_attention(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_attention(
+        self, x: torch.Tensor, per_layer: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | list[torch.Tensor]]:
         """Logits and the softmax attention of every layer and head, via the explicit attention path.
 
         Returns ``(logits, attn)`` with ``attn`` of shape ``(B, L, H, T, T)``: L layers, H heads,
         T = tokens (CLS first, if the model has one). Row ``q`` of ``attn[b, l, h]`` is how query token
         ``q`` distributes its attention over all tokens; each row sums to 1.
+
+        With ``per_layer``, ``attn`` is the list of the L maps (B, H, T, T) that the
+        blocks used: unlike their stacked copy they lie on the path to the logits, so
+        gradients with respect to them exist (gradient-weighted rollout takes them).
         """
         x = self.embed(x)
         maps = []
         for blk in self.blocks:
             x, attn = blk(x, return_attn=True)
             maps.append(attn)
-        return self.forward_head(x), torch.stack(maps, dim=1)
+        return self.forward_head(x), maps if per_layer else torch.stack(maps, dim=1)
 
     def no_weight_decay(self) -> set[str]:
         return {"pos_embed", "cls_token"}

@@ -54,8 +54,9 @@ def git_commit() -> str | None:
     return (head + ("+dirty" if dirty else "")) or None
 
 
-def command_line(module: str) -> str:
-    return f"python -m {module} " + shlex.join(sys.argv[1:])
+def command_line(module: str, argv: list[str] | None = None) -> str:
+    """The command that ran ``module``: its ``main(argv)``'s argv, or the shell's."""
+    return f"python -m {module} " + shlex.join(sys.argv[1:] if argv is None else argv)
 
 
 def environment(device: torch.device) -> dict:

@@ -68,7 +68,7 @@ def main(argv=None) -> None:
         dtype = torch.float16 if fp32 - fp16 <= args.max_drop else None  # else fp16 costs too much: keep fp32
         dest = Path(args.dest) / f"{args.name}.safetensors"
         save_checkpoint(model, dest, {**card, "test_accuracy": fp16 if dtype else fp32, "fp32_test_accuracy": fp32,
-                                      "shipped_by": command_line("vit_core.ship")}, dtype=dtype)
+                                      "shipped_by": command_line("vit_core.ship", argv)}, dtype=dtype)
     except (VitCoreError, ValueError) as e:
         sys.exit(f"error: {e}")
     final = load_checkpoint(dest)[1]

@@ -21,8 +21,16 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from .attention import (attention_maps, class_rollout, layer_evolution, mean_attention_distance,
-                        num_prefix_tokens, patch_distances, pooled, rollout, to_grid)
+from .attention import (
+    attention_maps,
+    class_rollout,
+    layer_evolution,
+    mean_attention_distance,
+    patch_distances,
+    pooled,
+    rollout,
+    to_grid,
+)
 from .data import CLASSES
 from .errors import VitCoreError
 
@@ -153,8 +161,8 @@ def write_plots(model, images, labels, out, distance_images, untrained, classes=
     """Write every plot for uint8 images (B, 3, H, W); returns the paths written."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    P, G, cfg = num_prefix_tokens(model), model.cfg.grid_size, model.cfg
     logits, attn = attention_maps(model, images)  # (B, C), (B, L, H, T, T)
+    P, G, cfg = model.num_prefix_tokens, model.cfg.grid_size, model.cfg
     probs = logits.softmax(dim=1).numpy()
     rolled = to_grid(pooled(rollout(attn, num_prefix=P, cumulative=True), P), G).numpy()  # (B, L, G, G)
     raw = to_grid(layer_evolution(attn, P), G).numpy()  # (B, L, G, G)
@@ -185,8 +193,7 @@ def write_plots(model, images, labels, out, distance_images, untrained, classes=
 
 def main(argv=None) -> None:
     from .checkpoint import load_checkpoint
-    from .data import load_cifar10
-    from .export_explorer import gallery_indices
+    from .data import gallery_indices, load_cifar10
     from .pretrained import pretrained_path
     from .registry import create_model
 
@@ -199,12 +206,13 @@ def main(argv=None) -> None:
     try:
         model, card = load_checkpoint(args.checkpoint or pretrained_path())
         images, labels = load_cifar10(args.data_dir, train=False)
+        torch.manual_seed(0)
+        untrained = create_model(card["model"], **card["config"]).eval()
+        idx = gallery_indices(labels, args.num_images)
+        written = write_plots(model, images[idx], labels[idx], args.out,
+                              images[:DISTANCE_IMAGES], untrained)
     except VitCoreError as e:
         sys.exit(f"error: {e}")
-    torch.manual_seed(0)
-    untrained = create_model(card["model"], **card["config"]).eval()
-    idx = gallery_indices(labels, args.num_images)
-    written = write_plots(model, images[idx], labels[idx], args.out, images[:DISTANCE_IMAGES], untrained)
     print("\n".join(f"wrote {p}" for p in written))
 
 

@@ -21,11 +21,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import attention as _attention
-from . import data as _data
-from . import mix as _mix
-from . import model as _model
-from . import schedule as _schedule
+from .. import attention as _attention
+from .. import data as _data
+from .. import mix as _mix
+from .. import model as _model
+from .. import schedule as _schedule
 
 __all__ = [
     "CheckFailed", "check_normalize", "check_crop", "check_patchify", "check_sincos", "check_softmax",
