@@ -190,7 +190,7 @@ def main(argv=None) -> None:
         if args.threads:
             torch.set_num_threads(args.threads)
         device = resolve_device(args.device)
-        result = {"command": command_line("vit_core.bench"), **environment(device), "model": args.model,
+        result = {"command": command_line("vit_core.bench", argv), **environment(device), "model": args.model,
                   "steps_per_round": args.steps, "rounds": args.rounds}
         for what in args.what:
             result[what] = {"pipeline": bench_pipeline, "timm": bench_timm, "augment": bench_augment}[what](args, device)
