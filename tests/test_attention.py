@@ -1,4 +1,6 @@
-"""Attention tools on known inputs: rollout against the paper's formula, pooling, distance, class maps."""
+"""Attention tools on known inputs: rollout against the paper's formula, pooling,
+distance, class maps."""
+
 import math
 
 import pytest
@@ -22,11 +24,18 @@ from vit_core.registry import create_model
 
 def random_attention(B=2, L=3, H=2, T=5, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return (torch.randn(B, L, H, T, T, generator=g) * 2).softmax(dim=-1)  # (B, L, H, T, T)
+    # (B, L, H, T, T)
+    return (torch.randn(B, L, H, T, T, generator=g) * 2).softmax(dim=-1)
 
 
 def images(n=2, seed=0):
-    return torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+    return torch.randint(
+        0,
+        256,
+        (n, 3, 32, 32),
+        dtype=torch.uint8,
+        generator=torch.Generator().manual_seed(seed),
+    )
 
 
 @pytest.fixture(scope="module", params=["avg", "cls"])
@@ -64,14 +73,21 @@ def test_rollout_matches_the_papers_formula():
 @pytest.mark.parametrize("fusion", ["mean", "max", "min"])
 @pytest.mark.parametrize("discard_ratio", [0.0, 0.5, 0.9])
 def test_rollout_rows_sum_to_one(fusion, discard_ratio):
-    R = rollout(random_attention(T=7), fusion=fusion, discard_ratio=discard_ratio, num_prefix=1, cumulative=True)
+    R = rollout(
+        random_attention(T=7),
+        fusion=fusion,
+        discard_ratio=discard_ratio,
+        num_prefix=1,
+        cumulative=True,
+    )
     assert R.shape == (2, 3, 7, 7)
     torch.testing.assert_close(R.sum(-1), torch.ones(2, 3, 7))
     assert (R >= 0).all()
 
 
 def test_head_fusion_on_known_values():
-    attn = torch.tensor([[0.2, 0.8], [0.6, 0.4]]).view(1, 1, 2, 1, 2)  # two heads, one query
+    # two heads, one query
+    attn = torch.tensor([[0.2, 0.8], [0.6, 0.4]]).view(1, 1, 2, 1, 2)
     assert fuse_heads(attn, "mean").flatten().tolist() == pytest.approx([0.4, 0.6])
     assert fuse_heads(attn, "max").flatten().tolist() == pytest.approx([0.6, 0.8])
     assert fuse_heads(attn, "min").flatten().tolist() == pytest.approx([0.2, 0.4])
@@ -81,11 +97,13 @@ def test_head_fusion_on_known_values():
 
 def test_discard_drops_the_lowest_but_never_self_or_cls():
     A = torch.rand(3, 6, 6) + 0.01
-    out = discard_lowest(A, 0.5, num_prefix=1)  # 3 of the 4 unprotected entries of each row
+    # 3 of the 4 unprotected entries of each row
+    out = discard_lowest(A, 0.5, num_prefix=1)
     assert torch.equal(out.diagonal(dim1=-2, dim2=-1), A.diagonal(dim1=-2, dim2=-1))
     assert torch.equal(out[..., 0], A[..., 0])
     assert ((out == 0).sum(-1) == 3).all()
-    kept = A.masked_fill(torch.eye(6, dtype=torch.bool) | (torch.arange(6) < 1), 0)  # unprotected entries
+    # unprotected entries
+    kept = A.masked_fill(torch.eye(6, dtype=torch.bool) | (torch.arange(6) < 1), 0)
     # what survives among the unprotected entries is each row's largest one
     assert torch.equal((out * (kept > 0)).amax(-1), kept.amax(-1))
 
@@ -97,12 +115,18 @@ def test_pooled_reads_the_cls_row_or_the_mean_over_queries():
 
 
 def test_mean_distance_of_uniform_attention_on_a_2x2_grid():
-    # Patch centres 16 px apart: from any query the distances are 0, 16, 16 and 16*sqrt(2).
+    # Patch centres 16 px apart: from any query the distances are 0, 16, 16 and
+    # 16*sqrt(2).
     expected = 16 * (2 + math.sqrt(2)) / 4
     uniform = torch.full((1, 1, 1, 4, 4), 0.25)
-    assert mean_attention_distance(uniform, grid_size=2, patch_size=16).item() == pytest.approx(expected)
-    with_cls = torch.full((1, 1, 1, 5, 5), 0.2)  # the CLS token's share is left out and the rest re-normalized
-    assert mean_attention_distance(with_cls, 2, 16, num_prefix=1).item() == pytest.approx(expected)
+    assert mean_attention_distance(
+        uniform, grid_size=2, patch_size=16
+    ).item() == pytest.approx(expected)
+    # the CLS token's share is left out and the rest re-normalized
+    with_cls = torch.full((1, 1, 1, 5, 5), 0.2)
+    assert mean_attention_distance(
+        with_cls, 2, 16, num_prefix=1
+    ).item() == pytest.approx(expected)
     to_self = torch.eye(4).view(1, 1, 1, 4, 4)
     assert mean_attention_distance(to_self, 2, 16).item() == 0.0
 
@@ -120,7 +144,9 @@ def test_layer_evolution_gives_one_map_per_layer():
     evo = layer_evolution(attn, num_prefix=1)
     assert evo.shape == (2, 3, 4)
     torch.testing.assert_close(evo, attn.mean(2)[:, :, 0, 1:])
-    torch.testing.assert_close(layer_evolution(attn, 1, query=2), attn.mean(2)[:, :, 3, 1:])
+    torch.testing.assert_close(
+        layer_evolution(attn, 1, query=2), attn.mean(2)[:, :, 3, 1:]
+    )
 
 
 def test_gradients_are_taken_on_the_maps_the_blocks_used(model):

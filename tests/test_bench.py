@@ -1,6 +1,7 @@
 """``python -m vit_core.bench``: the smallest run of each comparison writes the
 documented JSON (both sides, a rate per round, device, command and commit). Speed itself
 is the benchmark's business, not a test's: only structure and arithmetic are checked."""
+
 import json
 import re
 import shlex
@@ -8,12 +9,22 @@ import sys
 
 import pytest
 import torch
-
 from conftest import ROOT
+
 from vit_core.bench import main
 
-TINY = ["--steps", "1", "--rounds", "2", "--warmup", "0", "--threads", "1",
-        "--device", "cpu"]
+TINY = [
+    "--steps",
+    "1",
+    "--rounds",
+    "2",
+    "--warmup",
+    "0",
+    "--threads",
+    "1",
+    "--device",
+    "cpu",
+]
 
 
 @pytest.fixture
@@ -48,7 +59,8 @@ def check_side(side, batch_size):
     assert side["img_per_s_mean"] > 0 and side["img_per_s_std"] >= 0
     # Rounds are stored to 0.1 img/s; their mean is the mean of the unrounded rates.
     assert side["img_per_s_mean"] == pytest.approx(
-        sum(side["img_per_s_rounds"]) / 2, abs=0.1)
+        sum(side["img_per_s_rounds"]) / 2, abs=0.1
+    )
 
 
 def test_timm_comparison(bench):
@@ -59,20 +71,31 @@ def test_timm_comparison(bench):
     check_side(timm["ours"], 4)
     check_side(timm["timm"], 4)
     assert timm["time_ratio_ours_over_timm"] == pytest.approx(
-        timm["timm"]["img_per_s_mean"] / timm["ours"]["img_per_s_mean"])
+        timm["timm"]["img_per_s_mean"] / timm["ours"]["img_per_s_mean"]
+    )
 
 
 def test_pipeline_comparison(bench, tiny_cifar):
     # vit_laptop: the baseline's batch is fixed at 128, where vit_tiny takes seconds a
     # step on one thread.
-    result, argv = bench("pipeline", "--model", "vit_laptop", "--batch-size", "8",
-                         "--workers", "0", "--data-dir", str(tiny_cifar))
+    result, argv = bench(
+        "pipeline",
+        "--model",
+        "vit_laptop",
+        "--batch-size",
+        "8",
+        "--workers",
+        "0",
+        "--data-dir",
+        str(tiny_cifar),
+    )
     check_recorded(result, argv, "vit_laptop")
     pipeline = result["pipeline"]
     check_side(pipeline["ours"], 8)
     check_side(pipeline["baseline"], 128)
     assert pipeline["speedup"] == pytest.approx(
-        pipeline["ours"]["img_per_s_mean"] / pipeline["baseline"]["img_per_s_mean"])
+        pipeline["ours"]["img_per_s_mean"] / pipeline["baseline"]["img_per_s_mean"]
+    )
     assert pipeline["ours"]["precision"] == "fp32"
     assert pipeline["ours"]["compile"] is False
     assert pipeline["baseline"]["workers"] == 0
@@ -82,16 +105,30 @@ def test_augment_costs(bench, tiny_cifar):
     result, argv = bench("augment", "--batch-size", "8", "--data-dir", str(tiny_cifar))
     check_recorded(result, argv, "vit_tiny")
     augment = result["augment"]
-    assert set(augment) == {"crop+flip", "normalize", "mixup/cutmix", "randaugment",
-                            "autoaugment"}
+    assert set(augment) == {
+        "crop+flip",
+        "normalize",
+        "mixup/cutmix",
+        "randaugment",
+        "autoaugment",
+    }
     for op in augment.values():
         assert op["batch_size"] == 8 and op["ms_per_batch"] > 0
 
 
 def test_missing_data_is_a_one_line_error(tmp_path):
     with pytest.raises(SystemExit) as e:
-        main(["augment", "--data-dir", str(tmp_path / "none"), "--device", "cpu",
-              "--out", str(tmp_path / "bench.json")])
+        main(
+            [
+                "augment",
+                "--data-dir",
+                str(tmp_path / "none"),
+                "--device",
+                "cpu",
+                "--out",
+                str(tmp_path / "bench.json"),
+            ]
+        )
     message = str(e.value.code)
     assert message.startswith("error: no CIFAR-10 at ") and "\n" not in message
     assert not (tmp_path / "bench.json").exists()

@@ -1,12 +1,15 @@
-"""The built book in a real browser: every page of _build/html in headless Chromium, offline.
+"""The built book in a real browser: every page of _build/html in headless Chromium,
+offline.
 
-For each page: no JavaScript error, every image loaded, every link to a local page resolves to a file,
-notebook pages show their outputs, math is typeset, widgets render, and no request leaves 127.0.0.1
-(everything else is aborted and reported). Screenshots land in _build/screenshots/ for a human to look at.
+For each page: no JavaScript error, every image loaded, every link to a local page
+resolves to a file, notebook pages show their outputs, math is typeset, widgets render,
+and no request leaves 127.0.0.1 (everything else is aborted and reported). Screenshots
+land in _build/screenshots/ for a human to look at.
 
-Needs Debian's Chromium at /usr/bin/chromium (or $CHROMIUM). Without it the tests skip, except in CI
-(CI=true), where a missing browser is a failure.
+Needs Debian's Chromium at /usr/bin/chromium (or $CHROMIUM). Without it the tests skip,
+except in CI (CI=true), where a missing browser is a failure.
 """
+
 from __future__ import annotations
 
 import functools
@@ -19,22 +22,31 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-
 from conftest import ROOT, in_ci
 
 pytestmark = pytest.mark.browser
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 
 
 def _require_chromium() -> None:
     if Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK):
         return
-    message = (f"Chromium not found at {CHROMIUM}: install it (apt-get install chromium, which .ci/run does) "
-               "or point $CHROMIUM at a Chromium binary")
+    message = (
+        f"Chromium not found at {CHROMIUM}: install it (apt-get install chromium, "
+        "which .ci/run does) "
+        "or point $CHROMIUM at a Chromium binary"
+    )
     if in_ci():
         pytest.fail(message + " [CI=true: the browser test may not skip]")
     pytest.skip(message)
@@ -59,7 +71,8 @@ def server(book_html):
 
 @pytest.fixture(scope="module")
 def browser_context(server):
-    """A fresh headless Chromium profile; every request not to our server is aborted and recorded."""
+    """A fresh headless Chromium profile; every request not to our server is aborted and
+    recorded."""
     _require_chromium()
     from playwright.sync_api import sync_playwright
 
@@ -67,8 +80,13 @@ def browser_context(server):
     outside: list[str] = []
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 900}, service_workers="block")
+            profile,
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900},
+            service_workers="block",
+        )
 
         def route(r):
             url = r.request.url
@@ -88,27 +106,37 @@ def browser_context(server):
 
 
 def _pages(book_html: Path) -> list[str]:
-    """Every HTML page of the book (relative paths), not the files inside _static/ or _sources/."""
+    """Every HTML page of the book (relative paths), not the files inside _static/ or
+    _sources/."""
     pages = [p.relative_to(book_html).as_posix() for p in book_html.rglob("*.html")]
-    return sorted(p for p in pages if not p.startswith(("_static/", "_sources/", "_images/")))
+    return sorted(
+        p for p in pages if not p.startswith(("_static/", "_sources/", "_images/"))
+    )
 
 
-# Runs in the page after it has loaded: make lazy images load, wait for them, then report.
+# Runs in the page after it has loaded: make lazy images load, wait for them, then
+# report.
 _INSPECT_JS = """
 async () => {
   const imgs = Array.from(document.images);
   imgs.forEach(i => { i.loading = 'eager'; });
   await Promise.all(imgs.map(i => i.complete ? null :
-      new Promise(r => { i.addEventListener('load', r); i.addEventListener('error', r); setTimeout(r, 5000); })));
+      new Promise(r => {
+        i.addEventListener('load', r); i.addEventListener('error', r);
+        setTimeout(r, 5000);
+      })));
   return {
-    brokenImages: imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.currentSrc || i.src),
+    brokenImages: imgs.filter(i => !(i.complete && i.naturalWidth > 0))
+                      .map(i => i.currentSrc || i.src),
     links: Array.from(document.querySelectorAll('a[href]')).map(a => a.href),
     cellOutputs: document.querySelectorAll('div.cell_output').length,
     codeCells: document.querySelectorAll('div.cell').length,
     mathSource: document.querySelectorAll('.math, span.math, div.math').length,
     mathTypeset: document.querySelectorAll('mjx-container').length,
-    widgetViews: document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]').length,
-    widgetsRendered: document.querySelectorAll('.widget-subarea > .lm-Widget, .widget-subarea > .jupyter-widgets').length,
+    widgetViews: document.querySelectorAll(
+      'script[type="application/vnd.jupyter.widget-view+json"]').length,
+    widgetsRendered: document.querySelectorAll(
+      '.widget-subarea > .lm-Widget, .widget-subarea > .jupyter-widgets').length,
   };
 }
 """
@@ -118,11 +146,29 @@ def _visit(context, server: str, page_path: str) -> dict:
     page = context.new_page()
     errors: list[str] = []
     bad_responses: list[str] = []
-    page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
+    page.on(
+        "console",
+        lambda m: (
+            errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None
+        ),
+    )
     page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
-    page.on("response", lambda r: bad_responses.append(f"HTTP {r.status} {r.url}") if r.status >= 400 else None)
-    page.on("requestfailed", lambda r: bad_responses.append(f"failed {r.url} ({r.failure})")
-            if r.url.startswith(server) else None)
+    page.on(
+        "response",
+        lambda r: (
+            bad_responses.append(f"HTTP {r.status} {r.url}")
+            if r.status >= 400
+            else None
+        ),
+    )
+    page.on(
+        "requestfailed",
+        lambda r: (
+            bad_responses.append(f"failed {r.url} ({r.failure})")
+            if r.url.startswith(server)
+            else None
+        ),
+    )
     try:
         page.goto(f"{server}/{page_path}", wait_until="load", timeout=60_000)
         page.wait_for_load_state("networkidle", timeout=30_000)
@@ -139,7 +185,8 @@ def _visit(context, server: str, page_path: str) -> dict:
 
 
 def _count_when_rendered(page, selector: str) -> int:
-    """How many ``selector`` elements exist once the first appears (MathJax and widgets render late)."""
+    """How many ``selector`` elements exist once the first appears (MathJax and widgets
+    render late)."""
     try:
         page.wait_for_selector(selector, state="attached", timeout=15_000)
     except Exception:  # none appeared: the count of 0 is what the caller reports
@@ -148,7 +195,8 @@ def _count_when_rendered(page, selector: str) -> int:
 
 
 def _local_target(book_html: Path, server: str, href: str) -> Path | None:
-    """The file a link to our own server points at, or None for links elsewhere (or in-page anchors)."""
+    """The file a link to our own server points at, or None for links elsewhere (or
+    in-page anchors)."""
     if not href.startswith(server + "/"):
         return None
     path = unquote(urlsplit(href).path).lstrip("/")
@@ -160,7 +208,9 @@ def _local_target(book_html: Path, server: str, href: str) -> Path | None:
 
 def test_every_page_offline_and_intact(book_html, server, browser_context):
     pages = _pages(book_html)
-    assert "index.html" in pages and any(p.startswith("notebooks/") for p in pages), pages
+    assert "index.html" in pages and any(p.startswith("notebooks/") for p in pages), (
+        pages
+    )
     problems: list[str] = []
     for page_path in pages:
         info = _visit(browser_context, server, page_path)
@@ -174,31 +224,53 @@ def test_every_page_offline_and_intact(book_html, server, browser_context):
             target = _local_target(book_html, server, href)
             if target is not None and not target.is_file():
                 problems.append(f"{page_path}: broken link {href}")
-        is_notebook = page_path.startswith("notebooks/") or page_path == "book/results.html"
+        is_notebook = (
+            page_path.startswith("notebooks/") or page_path == "book/results.html"
+        )
         if is_notebook and info["cellOutputs"] == 0:
-            problems.append(f"{page_path}: a notebook page with no cell outputs ({info['codeCells']} cells)")
+            problems.append(
+                f"{page_path}: a notebook page with no cell outputs "
+                f"({info['codeCells']} cells)"
+            )
         if info["mathSource"] and info["mathTypeset"] == 0:
-            problems.append(f"{page_path}: {info['mathSource']} math elements but MathJax typeset none")
+            problems.append(
+                f"{page_path}: {info['mathSource']} math elements but MathJax typeset "
+                "none"
+            )
         if info["widgetsRendered"] < info["widgetViews"]:
-            problems.append(f"{page_path}: {info['widgetViews']} widget views but {info['widgetsRendered']} rendered")
+            problems.append(
+                f"{page_path}: {info['widgetViews']} widget views but "
+                f"{info['widgetsRendered']} rendered"
+            )
     outside = sorted(set(browser_context.outside_requests))
     problems += [f"request left 127.0.0.1 (aborted): {u}" for u in outside]
-    assert not problems, f"{len(problems)} problem(s) on {len(pages)} pages:\n" + "\n".join(problems)
+    assert not problems, (
+        f"{len(problems)} problem(s) on {len(pages)} pages:\n" + "\n".join(problems)
+    )
 
 
-def _first_page_with(book_html: Path, pages: list[str], needle: str, prefix: str = "") -> str | None:
+def _first_page_with(
+    book_html: Path, pages: list[str], needle: str, prefix: str = ""
+) -> str | None:
     for p in pages:
-        if p.startswith(prefix) and needle in (book_html / p).read_text(encoding="utf8", errors="replace"):
+        if p.startswith(prefix) and needle in (book_html / p).read_text(
+            encoding="utf8", errors="replace"
+        ):
             return p
     return None
 
 
 def test_screenshots_and_solution_dropdown(book_html, server, browser_context):
-    """Screenshots of a notebook page, an exercise with its solution opened, and the results page."""
+    """Screenshots of a notebook page, an exercise with its solution opened, and the
+    results page."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     pages = _pages(book_html)
-    notebook = (_first_page_with(book_html, pages, '<div class="cell_output docutils container">\n<img', "notebooks/")
-                or _first_page_with(book_html, pages, '<div class="cell_output', "notebooks/"))
+    notebook = _first_page_with(
+        book_html,
+        pages,
+        '<div class="cell_output docutils container">\n<img',
+        "notebooks/",
+    ) or _first_page_with(book_html, pages, '<div class="cell_output', "notebooks/")
     assert notebook, "no notebook page with outputs"
     exercise = _first_page_with(book_html, pages, 'class="solution dropdown')
     assert exercise, "no page with an exercise solution in a dropdown"
@@ -215,11 +287,18 @@ def test_screenshots_and_solution_dropdown(book_html, server, browser_context):
         solution = page.locator("div.solution.dropdown").first
         body = solution.locator("section").first
         solution.scroll_into_view_if_needed()
-        assert not body.is_visible(), f"{exercise}: the solution is shown before it is opened"
+        assert not body.is_visible(), (
+            f"{exercise}: the solution is shown before it is opened"
+        )
         page.screenshot(path=str(SCREENSHOTS / "exercise_closed.png"))
-        # sphinx-togglebutton adds a button to the title (the title's text is a link to the exercise)
+        # sphinx-togglebutton adds a button to the title (the title's text is a link to
+        # the exercise)
         toggle = solution.locator("button.toggle-button")
-        (toggle.first if toggle.count() else solution.locator(".admonition-title").first).click()
+        (
+            toggle.first
+            if toggle.count()
+            else solution.locator(".admonition-title").first
+        ).click()
         body.wait_for(state="visible", timeout=5_000)
         solution.screenshot(path=str(SCREENSHOTS / "exercise_solution_open.png"))
         page.screenshot(path=str(SCREENSHOTS / "exercise_open.png"))
@@ -234,15 +313,27 @@ def test_student_edition_has_no_solutions(book_html):
     student = ROOT / "_build" / "student" / "html"
     if not (student / "index.html").is_file():
         if in_ci():
-            pytest.fail("_build/student/html is missing: `make test` builds it (make book-student)")
+            pytest.fail(
+                "_build/student/html is missing: `make test` builds it (make "
+                "book-student)"
+            )
         pytest.skip("the student edition is not built (make book-student)")
-    full = [p for p in book_html.rglob("*.html") if 'class="solution' in p.read_text(encoding="utf8")]
+    full = [
+        p
+        for p in book_html.rglob("*.html")
+        if 'class="solution' in p.read_text(encoding="utf8")
+    ]
     assert full, "the full book has no solutions to compare"
     for page in full:
         twin = student / page.relative_to(book_html)
         text = twin.read_text(encoding="utf8")
         assert 'class="solution' not in text, f"{twin} still shows a solution"
         assert 'class="exercise' in text, f"{twin} lost its exercise"
-    # the downloadable sources behind each page's download button lose their solutions too
-    leaks = [p for p in (student / "_sources").rglob("*") if p.is_file() and "{solution" in p.read_text(encoding="utf8")]
+    # the downloadable sources behind each page's download button lose their solutions
+    # too
+    leaks = [
+        p
+        for p in (student / "_sources").rglob("*")
+        if p.is_file() and "{solution" in p.read_text(encoding="utf8")
+    ]
     assert not leaks, f"solutions left in the student edition's downloads: {leaks}"

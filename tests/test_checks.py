@@ -1,4 +1,5 @@
-"""The exercise checks accept the reference, report 'not implemented yet' for stubs, and name typical mistakes."""
+"""The exercise checks accept the reference, report 'not implemented yet' for stubs, and
+name typical mistakes."""
 
 import pytest
 import torch
@@ -9,7 +10,15 @@ from vit_core.course import checks
 from vit_core.course.checks import CheckFailed
 from vit_core.data import MEAN, STD, normalize
 from vit_core.mix import smooth_one_hot
-from vit_core.model import LN_EPS, Attention, Block, Mlp, ViTConfig, count_params, sincos_pos_embed_2d
+from vit_core.model import (
+    LN_EPS,
+    Attention,
+    Block,
+    Mlp,
+    ViTConfig,
+    count_params,
+    sincos_pos_embed_2d,
+)
 from vit_core.schedule import lr_at
 
 
@@ -53,14 +62,25 @@ def test_normalize(capsys):
 def crop_loop(x, padding, dy, dx):
     xp = F.pad(x, (padding,) * 4)
     H, W = x.shape[2:]
-    return torch.stack([xp[i, :, dy[i]:dy[i] + H, dx[i]:dx[i] + W] for i in range(len(x))])
+    return torch.stack(
+        [xp[i, :, dy[i] : dy[i] + H, dx[i] : dx[i] + W] for i in range(len(x))]
+    )
 
 
 def test_crop():
     assert checks.check_crop(crop_loop)
-    fails(checks.check_crop, lambda x, p, dy, dx: crop_loop(x, p, dx, dy), "swapped rows and columns")
-    fails(checks.check_crop, lambda x, p, dy, dx: crop_loop(x, p, dy[:1].expand(len(x)), dx[:1].expand(len(x))),
-          "first image's offsets")
+    fails(
+        checks.check_crop,
+        lambda x, p, dy, dx: crop_loop(x, p, dx, dy),
+        "swapped rows and columns",
+    )
+    fails(
+        checks.check_crop,
+        lambda x, p, dy, dx: crop_loop(
+            x, p, dy[:1].expand(len(x)), dx[:1].expand(len(x))
+        ),
+        "first image's offsets",
+    )
     fails(checks.check_crop, lambda x, p, dy, dx: x, "unchanged")
     fails(checks.check_crop, lambda x, p, dy, dx: x[:, :, :4], "wrong output shape")
 
@@ -68,7 +88,11 @@ def test_crop():
 # ---- 01
 def patchify(x, p):
     B, C, H, W = x.shape
-    return x.reshape(B, C, H // p, p, W // p, p).permute(0, 2, 4, 1, 3, 5).reshape(B, -1, C * p * p)
+    return (
+        x.reshape(B, C, H // p, p, W // p, p)
+        .permute(0, 2, 4, 1, 3, 5)
+        .reshape(B, -1, C * p * p)
+    )
 
 
 def test_patchify():
@@ -76,30 +100,54 @@ def test_patchify():
 
     def channels_last(x, p):
         B, C, H, W = x.shape
-        return x.reshape(B, C, H // p, p, W // p, p).permute(0, 2, 4, 3, 5, 1).reshape(B, -1, C * p * p)
+        return (
+            x.reshape(B, C, H // p, p, W // p, p)
+            .permute(0, 2, 4, 3, 5, 1)
+            .reshape(B, -1, C * p * p)
+        )
 
     def column_major(x, p):
         B, C, H, W = x.shape
-        return x.reshape(B, C, H // p, p, W // p, p).permute(0, 4, 2, 1, 3, 5).reshape(B, -1, C * p * p)
+        return (
+            x.reshape(B, C, H // p, p, W // p, p)
+            .permute(0, 4, 2, 1, 3, 5)
+            .reshape(B, -1, C * p * p)
+        )
 
     fails(checks.check_patchify, channels_last, r"\(P, P, C\)")
     fails(checks.check_patchify, column_major, "column-major")
-    fails(checks.check_patchify, lambda x, p: x.reshape(x.shape[0], -1, x.shape[1] * p * p), "without permuting")
-    fails(checks.check_patchify, lambda x, p: patchify(x, p).transpose(1, 2),
-          r"wrong output shape: expected \(2, 64, 48\), got \(2, 48, 64\)")
-    fails(checks.check_patchify, lambda x, p: patchify(x, p) if p == 4 else patchify(x, p) * 2,
-          "do not hard-code")
+    fails(
+        checks.check_patchify,
+        lambda x, p: x.reshape(x.shape[0], -1, x.shape[1] * p * p),
+        "without permuting",
+    )
+    fails(
+        checks.check_patchify,
+        lambda x, p: patchify(x, p).transpose(1, 2),
+        r"wrong output shape: expected \(2, 64, 48\), got \(2, 48, 64\)",
+    )
+    fails(
+        checks.check_patchify,
+        lambda x, p: patchify(x, p) if p == 4 else patchify(x, p) * 2,
+        "do not hard-code",
+    )
 
 
 def test_sincos():
-    assert checks.check_sincos(lambda D, G: sincos_pos_embed_2d(D, G, cls_token=False)[0])
+    assert checks.check_sincos(
+        lambda D, G: sincos_pos_embed_2d(D, G, cls_token=False)[0]
+    )
 
     def swapped(D, G):
         pe = sincos_pos_embed_2d(D, G, cls_token=False)[0]
-        return torch.cat([pe[:, D // 2:], pe[:, :D // 2]], 1)
+        return torch.cat([pe[:, D // 2 :], pe[:, : D // 2]], 1)
 
     fails(checks.check_sincos, swapped, "rows and columns are swapped")
-    fails(checks.check_sincos, lambda D, G: sincos_pos_embed_2d(D, G, cls_token=True)[0], "wrong output shape")
+    fails(
+        checks.check_sincos,
+        lambda D, G: sincos_pos_embed_2d(D, G, cls_token=True)[0],
+        "wrong output shape",
+    )
 
 
 # ---- 02
@@ -109,7 +157,11 @@ def test_softmax():
         return e / e.sum(-1, keepdim=True)
 
     assert checks.check_softmax(stable)
-    fails(checks.check_softmax, lambda x: x.exp() / x.exp().sum(-1, keepdim=True), "nan/inf")
+    fails(
+        checks.check_softmax,
+        lambda x: x.exp() / x.exp().sum(-1, keepdim=True),
+        "nan/inf",
+    )
     fails(checks.check_softmax, lambda x: torch.softmax(x, 0), "columns sum to 1")
     fails(checks.check_softmax, lambda x: x.exp(), "rows do not sum to 1")
 
@@ -122,13 +174,37 @@ def attention(q, k, v, scale=None, dim=-1, kt=lambda k: k.transpose(-2, -1)):
 
 def test_attention():
     assert checks.check_attention(attention)
-    fails(checks.check_attention, lambda q, k, v: attention(q, k, v, dim=-2), "rows do not sum to 1, but the columns")
-    fails(checks.check_attention, lambda q, k, v: attention(q, k, v, scale=1.0), "forgot to scale")
-    fails(checks.check_attention, lambda q, k, v: attention(q, k, v, scale=1 / q.shape[-1]), "divided the scores by d")
-    fails(checks.check_attention, lambda q, k, v: attention(q, k, v, kt=lambda k: k.transpose(1, 2)), "B, H, N, d")
-    fails(checks.check_attention, lambda q, k, v: attention(q, k, v)[0], "return a pair")
-    fails(checks.check_attention, lambda q, k, v: (attention(q, k, v)[1].transpose(-2, -1) @ v, attention(q, k, v)[1]),
-          "attn\\^T @ V")
+    fails(
+        checks.check_attention,
+        lambda q, k, v: attention(q, k, v, dim=-2),
+        "rows do not sum to 1, but the columns",
+    )
+    fails(
+        checks.check_attention,
+        lambda q, k, v: attention(q, k, v, scale=1.0),
+        "forgot to scale",
+    )
+    fails(
+        checks.check_attention,
+        lambda q, k, v: attention(q, k, v, scale=1 / q.shape[-1]),
+        "divided the scores by d",
+    )
+    fails(
+        checks.check_attention,
+        lambda q, k, v: attention(q, k, v, kt=lambda k: k.transpose(1, 2)),
+        "B, H, N, d",
+    )
+    fails(
+        checks.check_attention, lambda q, k, v: attention(q, k, v)[0], "return a pair"
+    )
+    fails(
+        checks.check_attention,
+        lambda q, k, v: (
+            attention(q, k, v)[1].transpose(-2, -1) @ v,
+            attention(q, k, v)[1],
+        ),
+        "attn\\^T @ V",
+    )
 
 
 # ---- 03
@@ -143,9 +219,13 @@ class MHA(nn.Module):
         B, N, D = x.shape
         H, Dh = self.h, D // self.h
         q, k, v = self.qkv(x).reshape(B, N, 3, H, Dh).permute(2, 0, 3, 1, 4)
-        scale = D ** -0.5 if self.variant == "dim_scale" else Dh ** -0.5
+        scale = D**-0.5 if self.variant == "dim_scale" else Dh**-0.5
         o = ((q @ k.transpose(-2, -1)) * scale).softmax(-1) @ v
-        o = o.reshape(B, N, D) if self.variant == "no_transpose" else o.transpose(1, 2).reshape(B, N, D)
+        o = (
+            o.reshape(B, N, D)
+            if self.variant == "no_transpose"
+            else o.transpose(1, 2).reshape(B, N, D)
+        )
         return o if self.variant == "no_proj" else self.proj(o)
 
 
@@ -153,8 +233,14 @@ def test_multihead():
     assert checks.check_multihead(MHA)
     assert checks.check_multihead(Attention)
     fails(checks.check_multihead, lambda d, h: MHA(d, h, "dim_scale"), "head_dim")
-    fails(checks.check_multihead, lambda d, h: MHA(d, h, "no_transpose"), "heads are merged in the wrong order")
-    fails(checks.check_multihead, lambda d, h: MHA(d, h, "no_proj"), "output projection")
+    fails(
+        checks.check_multihead,
+        lambda d, h: MHA(d, h, "no_transpose"),
+        "heads are merged in the wrong order",
+    )
+    fails(
+        checks.check_multihead, lambda d, h: MHA(d, h, "no_proj"), "output projection"
+    )
 
     class Renamed(MHA):
         def __init__(self, d, h):
@@ -190,28 +276,69 @@ class MyBlock(nn.Module):
 def test_block():
     assert checks.check_block(MyBlock)
     assert checks.check_block(Block)
-    fails(checks.check_block, lambda d, h, r: MyBlock(d, h, r, "post_norm"), "post-norm")
-    fails(checks.check_block, lambda d, h, r: MyBlock(d, h, r, "no_mlp_residual"), "residual around the MLP")
-    fails(checks.check_block, lambda d, h, r: MyBlock(d, h, r, "tanh"), "tanh approximation")
+    fails(
+        checks.check_block, lambda d, h, r: MyBlock(d, h, r, "post_norm"), "post-norm"
+    )
+    fails(
+        checks.check_block,
+        lambda d, h, r: MyBlock(d, h, r, "no_mlp_residual"),
+        "residual around the MLP",
+    )
+    fails(
+        checks.check_block,
+        lambda d, h, r: MyBlock(d, h, r, "tanh"),
+        "tanh approximation",
+    )
     fails(checks.check_block, lambda d, h, r: MyBlock(d, h, r, eps=1e-5), "eps=1e-6")
-    fails(checks.check_block, lambda d, h, r: MyBlock(d, h, 4.0), r"mlp.fc1.weight: expected \(96, 48\)")
+    fails(
+        checks.check_block,
+        lambda d, h, r: MyBlock(d, h, 4.0),
+        r"mlp.fc1.weight: expected \(96, 48\)",
+    )
 
 
 # ---- 04
 def vit_params(cfg: ViTConfig, cls=True, pos_slots=1, head_dep=False):
-    D, L, P, C, K = cfg.embed_dim, cfg.depth, cfg.patch_size, cfg.in_chans, cfg.num_classes
+    D, L, P, C, K = (
+        cfg.embed_dim,
+        cfg.depth,
+        cfg.patch_size,
+        cfg.in_chans,
+        cfg.num_classes,
+    )
     hid, N = int(D * cfg.mlp_ratio), cfg.num_patches
     block = 4 * D + 3 * D * D + 3 * D + D * D + D + 2 * D * hid + hid + D
-    n = D * C * P * P + D + (D if cls else 0) + (N + pos_slots) * D + L * block + 2 * D + D * K + K
+    n = (
+        D * C * P * P
+        + D
+        + (D if cls else 0)
+        + (N + pos_slots) * D
+        + L * block
+        + 2 * D
+        + D * K
+        + K
+    )
     return n + (cfg.num_heads if head_dep else 0)
 
 
 def test_param_count():
     assert checks.check_param_count(vit_params)
-    assert checks.check_param_count(lambda cfg: count_params(__import__("vit_core.model").model.VisionTransformer(cfg)))
+    assert checks.check_param_count(
+        lambda cfg: count_params(
+            __import__("vit_core.model").model.VisionTransformer(cfg)
+        )
+    )
     fails(checks.check_param_count, lambda c: vit_params(c, cls=False), "CLS token")
-    fails(checks.check_param_count, lambda c: vit_params(c) - 2 * c.embed_dim, "final LayerNorm")
-    fails(checks.check_param_count, lambda c: vit_params(c) - c.depth * 3 * c.embed_dim, "qkv biases")
+    fails(
+        checks.check_param_count,
+        lambda c: vit_params(c) - 2 * c.embed_dim,
+        "final LayerNorm",
+    )
+    fails(
+        checks.check_param_count,
+        lambda c: vit_params(c) - c.depth * 3 * c.embed_dim,
+        "qkv biases",
+    )
     fails(checks.check_param_count, lambda c: vit_params(c, head_dep=True), "num_heads")
     fails(checks.check_param_count, lambda c: "many", "return a number")
 
@@ -228,8 +355,14 @@ def test_vit_forward():
         return model.head(t[:, 0] if pool == "cls" else t.mean(1))
 
     assert checks.check_vit_forward(forward)
-    fails(checks.check_vit_forward, lambda m, x: forward(m, x, pos=False), "position embedding")
-    fails(checks.check_vit_forward, lambda m, x: forward(m, x, pool="mean"), "CLS token")
+    fails(
+        checks.check_vit_forward,
+        lambda m, x: forward(m, x, pos=False),
+        "position embedding",
+    )
+    fails(
+        checks.check_vit_forward, lambda m, x: forward(m, x, pool="mean"), "CLS token"
+    )
 
 
 # ---- 05
@@ -237,7 +370,9 @@ def test_lr_schedule():
     assert checks.check_lr_schedule(lr_at)
 
     def zero_start(step, total, warm, base, low):
-        return base * step / warm if step < warm else lr_at(step, total, warm, base, low)
+        return (
+            base * step / warm if step < warm else lr_at(step, total, warm, base, low)
+        )
 
     def linear(step, total, warm, base, low):
         if step < warm:
@@ -259,8 +394,14 @@ def test_mixup():
 
     assert checks.check_mixup(mixup)
     fails(checks.check_mixup, lambda x, y, lam: mixup(x, y, 1 - lam), "swapped lam")
-    fails(checks.check_mixup, lambda x, y, lam: (mixup(x, y, lam)[0], y), "labels are not")
-    fails(checks.check_mixup, lambda x, y, lam: (lam * x + (1 - lam) * x.roll(1, 0), y), "reversed")
+    fails(
+        checks.check_mixup, lambda x, y, lam: (mixup(x, y, lam)[0], y), "labels are not"
+    )
+    fails(
+        checks.check_mixup,
+        lambda x, y, lam: (lam * x + (1 - lam) * x.roll(1, 0), y),
+        "reversed",
+    )
 
 
 def test_label_smoothing():
@@ -270,7 +411,11 @@ def test_label_smoothing():
         return torch.full((len(y), K), eps / (K - 1)).scatter_(1, y[:, None], 1 - eps)
 
     fails(checks.check_label_smoothing, k_minus_1, "K - 1")
-    fails(checks.check_label_smoothing, lambda y, K, eps: F.one_hot(y, K).float() * (1 - eps), "do not sum to 1")
+    fails(
+        checks.check_label_smoothing,
+        lambda y, K, eps: F.one_hot(y, K).float() * (1 - eps),
+        "do not sum to 1",
+    )
 
 
 # ---- 06
@@ -296,28 +441,46 @@ def test_confusion():
 
     assert checks.check_confusion(confusion)
     fails(checks.check_confusion, lambda p, y, k: confusion(p, y, k).T, "transposed")
-    fails(checks.check_confusion, lambda p, y, k: confusion(p, y, k)[:4], "wrong confusion matrix shape")
+    fails(
+        checks.check_confusion,
+        lambda p, y, k: confusion(p, y, k)[:4],
+        "wrong confusion matrix shape",
+    )
 
 
 # ---- 09
 def test_patch_merging():
     def merge(x):
-        return torch.cat([x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 1::2]], -1)
+        return torch.cat(
+            [x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 1::2]], -1
+        )
 
     assert checks.check_patch_merging(merge)
-    fails(checks.check_patch_merging,
-          lambda x: torch.cat([x[:, 0::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 0::2], x[:, 1::2, 1::2]], -1),
-          "different order")
+    fails(
+        checks.check_patch_merging,
+        lambda x: torch.cat(
+            [x[:, 0::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 0::2], x[:, 1::2, 1::2]], -1
+        ),
+        "different order",
+    )
     fails(checks.check_patch_merging, lambda x: x[:, ::2, ::2], "wrong output shape")
 
 
 def test_window_partition():
     def windows(x, ws):
         B, H, W, C = x.shape
-        return x.reshape(B, H // ws, ws, W // ws, ws, C).permute(0, 1, 3, 2, 4, 5).reshape(-1, ws * ws, C)
+        return (
+            x.reshape(B, H // ws, ws, W // ws, ws, C)
+            .permute(0, 1, 3, 2, 4, 5)
+            .reshape(-1, ws * ws, C)
+        )
 
     assert checks.check_window_partition(windows)
-    fails(checks.check_window_partition, lambda x, ws: x.reshape(-1, ws * ws, x.shape[-1]), "without permuting")
+    fails(
+        checks.check_window_partition,
+        lambda x, ws: x.reshape(-1, ws * ws, x.shape[-1]),
+        "without permuting",
+    )
 
 
 def test_check_rollout_accepts_the_reference_and_names_mistakes():

@@ -1,9 +1,10 @@
-"""Data: reading the batches, clear errors for bad files, batch augmentation, mixing, schedules."""
+"""Data: reading the batches, clear errors for bad files, batch augmentation, mixing,
+schedules."""
 
 import pytest
 import torch
-
 from conftest import write_fake_cifar
+
 from vit_core.data import (
     DeviceLoader,
     gallery_indices,
@@ -50,7 +51,9 @@ def test_random_crop_cuts_a_window_of_the_padded_image():
     padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
     for b in range(2):  # each output is some 8x8 window of its own padded image
         windows = padded[b].unfold(1, 8, 1).unfold(2, 8, 1)  # (C, 5, 5, 8, 8)
-        assert any(torch.equal(windows[:, i, j], out[b]) for i in range(5) for j in range(5))
+        assert any(
+            torch.equal(windows[:, i, j], out[b]) for i in range(5) for j in range(5)
+        )
 
 
 def test_random_flip_flips_about_half_the_images():
@@ -66,7 +69,17 @@ def test_loader_shards_without_overlap_and_covers_each_epoch():
     y = torch.arange(100)
     seen = []
     for rank in range(2):
-        loader = DeviceLoader(x, y, 10, "cpu", train=True, crop_padding=0, flip=False, rank=rank, world_size=2)
+        loader = DeviceLoader(
+            x,
+            y,
+            10,
+            "cpu",
+            train=True,
+            crop_padding=0,
+            flip=False,
+            rank=rank,
+            world_size=2,
+        )
         seen.append(torch.cat([b for _, b in loader]))
     assert len(set(seen[0].tolist()) & set(seen[1].tolist())) == 0
     assert sorted(seen[0].tolist() + seen[1].tolist()) == list(range(100))
@@ -84,13 +97,18 @@ def test_mixing_keeps_targets_a_distribution_matching_the_pixels(mixup, cutmix):
     y = torch.tensor([0, 1])
     xm, t = mix_batch(x, y, 10, mixup, cutmix, label_smoothing=0.0, generator=g)
     torch.testing.assert_close(t.sum(1), torch.ones(2))
-    # Image 0 is zeros mixed with ones: its mean pixel is the weight of class 1 in its target.
+    # Image 0 is zeros mixed with ones: its mean pixel is the weight of class 1 in its
+    # target.
     torch.testing.assert_close(xm[0].mean(), t[0, 1])
 
 
 def test_label_smoothing_without_mixing():
-    _, t = mix_batch(torch.zeros(2, 3, 4, 4), torch.tensor([3, 5]), 10, label_smoothing=0.1)
-    assert torch.allclose(t[0, 3], torch.tensor(0.91)) and torch.allclose(t[0, 0], torch.tensor(0.01))
+    _, t = mix_batch(
+        torch.zeros(2, 3, 4, 4), torch.tensor([3, 5]), 10, label_smoothing=0.1
+    )
+    assert torch.allclose(t[0, 3], torch.tensor(0.91)) and torch.allclose(
+        t[0, 0], torch.tensor(0.01)
+    )
 
 
 def test_warmup_then_cosine():
@@ -101,7 +119,9 @@ def test_warmup_then_cosine():
     assert lr_at(50, 100, 10, 0.3, 0.0, schedule="constant") == 0.3
 
 
-@pytest.mark.parametrize("text, seconds", [("15m", 900), ("20s", 20), ("1.5h", 5400), ("42", 42)])
+@pytest.mark.parametrize(
+    "text, seconds", [("15m", 900), ("20s", 20), ("1.5h", 5400), ("42", 42)]
+)
 def test_durations(text, seconds):
     assert parse_duration(text) == seconds
 

@@ -1,5 +1,6 @@
 """evaluate(): accuracy, per-class accuracy and the confusion matrix against numbers
 worked out by hand, its report, and the ``python -m vit_core.evaluate`` command line."""
+
 import json
 import os
 
@@ -8,15 +9,23 @@ import torch
 import torch.nn as nn
 
 from vit_core.checkpoint import load_checkpoint, save_checkpoint
-from vit_core.data import (BATCH_DIR, CLASSES, MEAN, STD, DeviceLoader, load_cifar10,
-                           resolve_data_dir)
+from vit_core.data import (
+    BATCH_DIR,
+    CLASSES,
+    MEAN,
+    STD,
+    DeviceLoader,
+    load_cifar10,
+    resolve_data_dir,
+)
 from vit_core.evaluate import evaluate, format_report, main
 from vit_core.registry import create_model
 
 DATA = resolve_data_dir()
 needs_data = pytest.mark.skipif(
     not (DATA / BATCH_DIR).is_dir() and not os.environ.get("CI"),
-    reason=f"no prepared CIFAR-10 at {DATA} (make test prepares it)")
+    reason=f"no prepared CIFAR-10 at {DATA} (make test prepares it)",
+)
 
 # Ten images, evaluated in batches of 4: 4 + 4 + 2, so the last batch is partial and
 # holds a wrong prediction (9 -> 3) that a loader dropping it would hide. Rows and
@@ -42,15 +51,21 @@ class PixelOracle(nn.Module):
 
 
 def images_predicted_as(preds):
-    images = torch.randint(0, 256, (len(preds), 3, 32, 32), dtype=torch.uint8,
-                           generator=torch.Generator().manual_seed(0))
+    images = torch.randint(
+        0,
+        256,
+        (len(preds), 3, 32, 32),
+        dtype=torch.uint8,
+        generator=torch.Generator().manual_seed(0),
+    )
     images[:, 0, 0, 0] = torch.tensor(preds, dtype=torch.uint8) * 20 + 5
     return images
 
 
 def hand_result():
-    loader = DeviceLoader(images_predicted_as(PREDS), torch.tensor(LABELS), BATCH,
-                          "cpu", train=False)
+    loader = DeviceLoader(
+        images_predicted_as(PREDS), torch.tensor(LABELS), BATCH, "cpu", train=False
+    )
     assert len(loader) == 3
     return evaluate(PixelOracle(), loader, torch.device("cpu"))
 
@@ -79,8 +94,11 @@ def test_evaluate_runs_the_model_in_eval_mode_and_restores_its_mode():
     images, labels = images_predicted_as(PREDS), torch.tensor(LABELS)
     for was_training in (True, False):
         model = PixelOracle().train(was_training)
-        evaluate(model, DeviceLoader(images, labels, BATCH, "cpu", train=False),
-                 torch.device("cpu"))
+        evaluate(
+            model,
+            DeviceLoader(images, labels, BATCH, "cpu", train=False),
+            torch.device("cpu"),
+        )
         assert model.modes == [False, False, False]
         assert model.training is was_training
 
@@ -94,8 +112,10 @@ def test_format_report_shows_the_numbers():
     assert "  bird        75.00%" in lines
     # The matrix starts two lines below its title (the title, then the column names).
     first = next(i for i, line in enumerate(lines) if line.startswith("confusion")) + 2
-    row = {name: [int(n) for n in counts]
-           for name, *counts in (line.split() for line in lines[first:])}
+    row = {
+        name: [int(n) for n in counts]
+        for name, *counts in (line.split() for line in lines[first:])
+    }
     assert list(row) == list(CLASSES)
     assert row["airplane"] == [2, 1, 0, 0, 0, 0, 0, 0, 0, 0]
     assert row["truck"] == [0, 0, 0, 1, 0, 0, 0, 0, 0, 0]
@@ -105,15 +125,20 @@ def test_format_report_shows_the_numbers():
 def test_cli_json_matches_evaluate_in_process(tmp_path, capsys):
     torch.manual_seed(0)
     model = create_model("vit_tiny", depth=1, embed_dim=32, num_heads=2)
-    save_checkpoint(model, tmp_path / "checkpoint.safetensors",
-                    {"model": "vit_tiny", "config": model.cfg.to_dict()})
+    save_checkpoint(
+        model,
+        tmp_path / "checkpoint.safetensors",
+        {"model": "vit_tiny", "config": model.cfg.to_dict()},
+    )
     main(["--checkpoint", str(tmp_path), "--json", "--device", "cpu"])
     printed = json.loads(capsys.readouterr().out)
     images, labels = load_cifar10(train=False)
     # The CLI's default batch of 500, so the same arithmetic: near-ties break alike.
-    expected = evaluate(load_checkpoint(tmp_path)[0],
-                        DeviceLoader(images, labels, 500, "cpu", train=False),
-                        torch.device("cpu"))
+    expected = evaluate(
+        load_checkpoint(tmp_path)[0],
+        DeviceLoader(images, labels, 500, "cpu", train=False),
+        torch.device("cpu"),
+    )
     assert sum(map(sum, printed["confusion"])) == len(labels) == 10_000
     assert printed["accuracy"] == pytest.approx(expected["accuracy"], abs=1e-12)
     assert printed["confusion"] == expected["confusion"]

@@ -1,11 +1,13 @@
-"""The attention explorer driven from Python, its data format, and the offline export."""
+"""The attention explorer driven from Python, its data format, and the offline
+export."""
+
 import numpy as np
 import pytest
 import torch
 import traitlets
 from PIL import Image
-
 from test_data import write_fake_cifar
+
 from vit_core.attention import attention_maps, class_rollout, pooled, rollout
 from vit_core.checkpoint import save_checkpoint
 from vit_core.errors import VitCoreError
@@ -34,11 +36,21 @@ def explorer(model, images):
 def test_layer_head_patch_mode_and_image_each_change_the_map(explorer):
     shown = [explorer.current_map()]
     other_class = (int(np.argmax(explorer.record["probs"])) + 1) % 10
-    for name, value in [("layer", 0), ("head", 2), ("query", 27), ("mode", "rollout"), ("layer", 2),
-                        ("mode", "class"), ("target", other_class), ("image_index", 1)]:
+    for name, value in [
+        ("layer", 0),
+        ("head", 2),
+        ("query", 27),
+        ("mode", "rollout"),
+        ("layer", 2),
+        ("mode", "class"),
+        ("target", other_class),
+        ("image_index", 1),
+    ]:
         setattr(explorer, name, value)
         shown.append(explorer.current_map())
-        assert not np.array_equal(shown[-2], shown[-1]), f"setting {name} to {value} left the map as it was"
+        assert not np.array_equal(shown[-2], shown[-1]), (
+            f"setting {name} to {value} left the map as it was"
+        )
     assert shown[-1].shape == (8, 8) and shown[-1].min() == 0 and shown[-1].max() == 1
 
 
@@ -61,12 +73,20 @@ def direct_map(model, image, mode, layer, head, query, target) -> np.ndarray:
     return ((row - row.min()) / (row.max() - row.min())).reshape(G, G)
 
 
-@pytest.mark.parametrize("mode, layer, head, query, target", [
-    ("raw", 1, 3, 10, -1), ("raw", 3, -1, -1, -1), ("rollout", 2, -1, -1, -1),
-    ("rollout", 3, -1, 27, -1), ("class", 1, -1, -1, 4), ("class", 3, -1, -1, 7),
-])
-def test_the_shown_map_is_the_one_computed_from_the_model(explorer, model, images, mode,
-                                                          layer, head, query, target):
+@pytest.mark.parametrize(
+    "mode, layer, head, query, target",
+    [
+        ("raw", 1, 3, 10, -1),
+        ("raw", 3, -1, -1, -1),
+        ("rollout", 2, -1, -1, -1),
+        ("rollout", 3, -1, 27, -1),
+        ("class", 1, -1, -1, 4),
+        ("class", 3, -1, -1, 7),
+    ],
+)
+def test_the_shown_map_is_the_one_computed_from_the_model(
+    explorer, model, images, mode, layer, head, query, target
+):
     explorer.mode, explorer.layer, explorer.head = mode, layer, head
     explorer.query, explorer.target = query, target
     want = direct_map(model, images[0], mode, layer, head, query, target)
@@ -81,7 +101,14 @@ def test_predicted_class_is_the_default_target(explorer):
 
 
 def test_out_of_range_choices_are_refused(explorer):
-    for name, value in [("layer", 4), ("head", 4), ("query", 64), ("image_index", 3), ("target", 10), ("layer", -1)]:
+    for name, value in [
+        ("layer", 4),
+        ("head", 4),
+        ("query", 64),
+        ("image_index", 3),
+        ("target", 10),
+        ("layer", -1),
+    ]:
         with pytest.raises(traitlets.TraitError, match=name):
             setattr(explorer, name, value)
     with pytest.raises(traitlets.TraitError):
@@ -97,7 +124,8 @@ def test_user_images_join_the_gallery(explorer):
     pil = Image.fromarray(np.full((64, 48, 3), 200, dtype=np.uint8))  # resized to 32x32
     i = explorer.add_image(pil)
     assert explorer.image_index == i == 3 and explorer.record["label"] is None
-    j = explorer.add_image(np.random.default_rng(0).random((32, 32, 3)), label=5)  # float HWC in [0, 1]
+    # float HWC in [0, 1]
+    j = explorer.add_image(np.random.default_rng(0).random((32, 32, 3)), label=5)
     assert explorer.image_index == j == 4 and len(explorer.gallery) == 5
     assert len(explorer.top5()) == 5 and explorer.top5()[0][1] >= explorer.top5()[1][1]
 
@@ -134,13 +162,32 @@ def test_export_fits_the_page_budget(model, images, tmp_path):
     path = export(tmp_path, model, images[:2], torch.tensor([0, 1]))
     text = path.read_text()
     assert text.startswith("window.VIT_EXPLORER_DATA = ")
-    assert {p.name for p in tmp_path.iterdir()} == {"explorer_data.js", "explorer.js", "explorer.css", "index.html"}
+    assert {p.name for p in tmp_path.iterdir()} == {
+        "explorer_data.js",
+        "explorer.js",
+        "explorer.css",
+        "index.html",
+    }
     assert len(text) / 2 * 24 < 5e6  # 24 images stay under 5 MB
 
 
 def test_export_cli(model, tmp_path):
     write_fake_cifar(tmp_path / "data")
-    save_checkpoint(model, tmp_path / "ckpt.safetensors", {"model": "vit_laptop", "config": model.cfg.to_dict()})
-    main(["--out", str(tmp_path / "out"), "--checkpoint", str(tmp_path / "ckpt.safetensors"),
-          "--data-dir", str(tmp_path / "data"), "--num-images", "3"])
+    save_checkpoint(
+        model,
+        tmp_path / "ckpt.safetensors",
+        {"model": "vit_laptop", "config": model.cfg.to_dict()},
+    )
+    main(
+        [
+            "--out",
+            str(tmp_path / "out"),
+            "--checkpoint",
+            str(tmp_path / "ckpt.safetensors"),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--num-images",
+            "3",
+        ]
+    )
     assert (tmp_path / "out" / "explorer_data.js").stat().st_size > 1000

@@ -1,4 +1,6 @@
-"""The offline explorer in headless Chromium: clicking changes the map, no errors, nothing leaves the machine."""
+"""The offline explorer in headless Chromium: clicking changes the map, no errors,
+nothing leaves the machine."""
+
 import functools
 import http.server
 import os
@@ -8,20 +10,30 @@ from urllib.parse import urlparse
 
 import pytest
 import torch
-
 from conftest import BOOK_HTML, in_ci
+
 from vit_core.export_explorer import export
 from vit_core.registry import create_model
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 BOOK_PAGE = BOOK_HTML / "book" / "explorer.html"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK) and not in_ci(),
-                       reason=f"Chromium is not installed at {CHROMIUM} (in CI the test runs, and fails, instead)"),
+    pytest.mark.skipif(
+        not os.access(CHROMIUM, os.X_OK) and not in_ci(),
+        reason=f"Chromium is not installed at {CHROMIUM} "
+        "(in CI the test runs, and fails, instead)",
+    ),
 ]
 
 
@@ -32,12 +44,16 @@ def standalone_page(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8, generator=g)
-    export(out, create_model("vit_laptop", depth=2).eval(), images, torch.tensor([0, 1, 2]))
+    export(
+        out, create_model("vit_laptop", depth=2).eval(), images, torch.tensor([0, 1, 2])
+    )
     return out / "index.html"
 
 
 def serve(root: Path):
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(root)
+    )
     handler.log_message = lambda *args: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -57,7 +73,8 @@ def drive(root: Path, page_path: str) -> dict:
             page.on("console", lambda m: m.type == "error" and errors.append(m.text))
             page.on("pageerror", lambda e: errors.append(str(e)))
 
-            def route(r):  # anything not served by our own server is refused and recorded
+            # anything not served by our own server is refused and recorded
+            def route(r):
                 if urlparse(r.request.url).hostname == "127.0.0.1":
                     return r.continue_()
                 outside.append(r.request.url)
@@ -66,7 +83,8 @@ def drive(root: Path, page_path: str) -> dict:
             page.route("**/*", route)
             page.goto(f"http://127.0.0.1:{server.server_port}/{page_path}")
             main = page.locator(".vx-main")
-            page.locator(".vx-main[data-map]").wait_for()  # drawn once the first image's maps are inflated
+            # drawn once the first image's maps are inflated
+            page.locator(".vx-main[data-map]").wait_for()
             shown = lambda: main.get_attribute("data-map")  # noqa: E731
             maps = [shown()]
             main.click(position={"x": 20, "y": 20})
@@ -83,15 +101,23 @@ def drive(root: Path, page_path: str) -> dict:
             browser.close()
     finally:
         server.shutdown()
-    return {"maps": maps, "errors": errors, "outside": outside, "click_ms": click_ms, "caption": caption,
-            "thumbs": thumbs}
+    return {
+        "maps": maps,
+        "errors": errors,
+        "outside": outside,
+        "click_ms": click_ms,
+        "caption": caption,
+        "thumbs": thumbs,
+    }
 
 
 def check(result: dict, images: int) -> None:
     assert result["thumbs"] == images
     maps = result["maps"]
     assert all(m and len(m.split(",")) == 64 for m in maps)
-    assert all(a != b for a, b in zip(maps, maps[1:])), "a click or a choice left the map as it was"
+    assert all(a != b for a, b in zip(maps, maps[1:])), (
+        "a click or a choice left the map as it was"
+    )
     assert "Layer 1, head 2" in result["caption"]
     assert result["errors"] == []
     assert result["outside"] == []

@@ -1,4 +1,6 @@
-"""The model: timm parity, fused vs explicit attention, parameter counts, shape errors."""
+"""The model: timm parity, fused vs explicit attention, parameter counts, shape
+errors."""
+
 import pytest
 import torch
 
@@ -10,10 +12,19 @@ def timm_twin(cfg: ViTConfig):
     """timm's VisionTransformer with the same architecture as our config."""
     from timm.models.vision_transformer import VisionTransformer as TimmViT
 
-    return TimmViT(img_size=cfg.img_size, patch_size=cfg.patch_size, in_chans=cfg.in_chans,
-                   num_classes=cfg.num_classes, embed_dim=cfg.embed_dim, depth=cfg.depth, num_heads=cfg.num_heads,
-                   mlp_ratio=cfg.mlp_ratio, qkv_bias=cfg.qkv_bias,
-                   global_pool="token" if cfg.pool == "cls" else "avg", class_token=cfg.pool == "cls")
+    return TimmViT(
+        img_size=cfg.img_size,
+        patch_size=cfg.patch_size,
+        in_chans=cfg.in_chans,
+        num_classes=cfg.num_classes,
+        embed_dim=cfg.embed_dim,
+        depth=cfg.depth,
+        num_heads=cfg.num_heads,
+        mlp_ratio=cfg.mlp_ratio,
+        qkv_bias=cfg.qkv_bias,
+        global_pool="token" if cfg.pool == "cls" else "avg",
+        class_token=cfg.pool == "cls",
+    )
 
 
 @pytest.mark.parametrize("pool", ["cls", "avg"])
@@ -22,7 +33,8 @@ def test_state_dict_loads_into_timm_with_equal_logits(pool, pos_embed):
     pytest.importorskip("timm")
     torch.manual_seed(0)
     ours = create_model("vit_tiny", pool=pool, pos_embed=pos_embed).eval()
-    # Random (not initial) values everywhere, so a missed bias or norm cannot hide behind zeros and ones.
+    # Random (not initial) values everywhere, so a missed bias or norm cannot hide
+    # behind zeros and ones.
     with torch.no_grad():
         for p in ours.parameters():
             p.normal_(0, 0.05)
@@ -61,8 +73,9 @@ def plain_vit_params(D: int, depth: int) -> int:
 
 
 # The seed's table said 1.3M for vit_tiny; the architecture has 2.69M.
-@pytest.mark.parametrize("name, dim, millions", [("vit_tiny", 192, 2.69),
-                                                 ("vit_small", 384, 10.70)])
+@pytest.mark.parametrize(
+    "name, dim, millions", [("vit_tiny", 192, 2.69), ("vit_small", 384, 10.70)]
+)
 def test_parameter_counts_follow_from_the_architecture(name, dim, millions):
     count = count_params(create_model(name))
     assert count == plain_vit_params(dim, depth=6)
@@ -88,7 +101,10 @@ def test_sincos_embedding_is_fixed_and_distinguishes_positions():
     assert not model.pos_embed.requires_grad
     pe = sincos_pos_embed_2d(192, 8, cls_token=True)[0]  # (65, 192)
     assert torch.all(pe[0] == 0)
-    sims = torch.nn.functional.normalize(pe[1:], dim=1) @ torch.nn.functional.normalize(pe[1:], dim=1).T
+    sims = (
+        torch.nn.functional.normalize(pe[1:], dim=1)
+        @ torch.nn.functional.normalize(pe[1:], dim=1).T
+    )
     assert torch.allclose(sims.diagonal(), torch.ones(64))
     assert (sims - torch.eye(64)).max() < 0.999  # no two positions share an embedding
 
@@ -103,21 +119,27 @@ def test_drop_path_is_identity_in_eval_and_keeps_the_mean_in_training():
     assert abs(y.mean().item() - 1.0) < 0.03
 
 
-@pytest.mark.parametrize("kwargs, words", [
-    (dict(patch_size=5), ["patch size 5", "32"]),
-    (dict(embed_dim=100, num_heads=3), ["100", "3"]),
-])
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        (dict(patch_size=5), ["patch size 5", "32"]),
+        (dict(embed_dim=100, num_heads=3), ["100", "3"]),
+    ],
+)
 def test_bad_configs_name_the_numbers(kwargs, words):
     with pytest.raises(ValueError) as e:
         create_model("vit_tiny", **kwargs)
     assert all(w in str(e.value) for w in words)
 
 
-@pytest.mark.parametrize("shape, words", [
-    ((2, 1, 32, 32), ["3 channels", "got 1"]),
-    ((2, 3, 64, 64), ["64x64", "32x32"]),
-    ((3, 32, 32), ["(3, 32, 32)"]),
-])
+@pytest.mark.parametrize(
+    "shape, words",
+    [
+        ((2, 1, 32, 32), ["3 channels", "got 1"]),
+        ((2, 3, 64, 64), ["64x64", "32x32"]),
+        ((3, 32, 32), ["(3, 32, 32)"]),
+    ],
+)
 def test_bad_inputs_name_the_numbers(shape, words):
     model = create_model("vit_tiny")
     with pytest.raises(ValueError) as e:

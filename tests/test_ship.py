@@ -1,6 +1,7 @@
 """``python -m vit_core.ship``: fp16 weights whose card states their own test accuracy,
 fp32 kept when rounding to fp16 costs more than --max-drop, and one-line errors. Each
 test builds its own run folder and a small test set in CIFAR-10's layout (seconds)."""
+
 import json
 import pickle
 import subprocess
@@ -29,8 +30,11 @@ def data_dir(tmp_path):
     folder = tmp_path / "data" / BATCH_DIR
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
-    batch = {b"data": rng.integers(0, 256, (len(LABELS), 3072), dtype=np.uint8),
-             b"labels": LABELS, b"filenames": [b"img.png"] * len(LABELS)}
+    batch = {
+        b"data": rng.integers(0, 256, (len(LABELS), 3072), dtype=np.uint8),
+        b"labels": LABELS,
+        b"filenames": [b"img.png"] * len(LABELS),
+    }
     with open(folder / "test_batch", "wb") as f:
         pickle.dump(batch, f)
     return folder.parent
@@ -58,35 +62,66 @@ def fp16_flips_to_airplane():
 def make_run(tmp_path, model):
     """A run folder as the trainer leaves it: checkpoint.safetensors and its card."""
     run = tmp_path / "run"
-    recipe = {"epochs": 1, "lr": 0.001, "ema": False, "compile": False,
-              "mixup_alpha": None}
-    save_checkpoint(model, run / "checkpoint.safetensors", {
-        "model": "vit_tiny", "config": model.cfg.to_dict(), "recipe": recipe,
-        "data": "CIFAR-10", "hardware": "a test CPU, 1 thread",
-        "params": count_params(model), "train_seconds": 12.3, "epoch": 1,
-        "command": "python -m vit_core.train --epochs 1", "commit": COMMIT,
-        "test_accuracy": 0.5, "weights": "raw"})
+    recipe = {
+        "epochs": 1,
+        "lr": 0.001,
+        "ema": False,
+        "compile": False,
+        "mixup_alpha": None,
+    }
+    save_checkpoint(
+        model,
+        run / "checkpoint.safetensors",
+        {
+            "model": "vit_tiny",
+            "config": model.cfg.to_dict(),
+            "recipe": recipe,
+            "data": "CIFAR-10",
+            "hardware": "a test CPU, 1 thread",
+            "params": count_params(model),
+            "train_seconds": 12.3,
+            "epoch": 1,
+            "command": "python -m vit_core.train --epochs 1",
+            "commit": COMMIT,
+            "test_accuracy": 0.5,
+            "weights": "raw",
+        },
+    )
     return run
 
 
 def ship(run, data_dir, dest, *extra, name="vit_test"):
-    main([str(run), "--name", name, "--data-dir", str(data_dir), "--dest", str(dest),
-          *extra])
+    main(
+        [
+            str(run),
+            "--name",
+            name,
+            "--data-dir",
+            str(data_dir),
+            "--dest",
+            str(dest),
+            *extra,
+        ]
+    )
     return dest / f"{name}.safetensors", json.loads((dest / f"{name}.json").read_text())
 
 
 def accuracy(model, data_dir):
     images, labels = load_cifar10(data_dir, train=False)
-    return evaluate(model, DeviceLoader(images, labels, 500, "cpu", train=False),
-                    torch.device("cpu"))["accuracy"]
+    return evaluate(
+        model,
+        DeviceLoader(images, labels, 500, "cpu", train=False),
+        torch.device("cpu"),
+    )["accuracy"]
 
 
 def float_dtypes(weights):
     return {v.dtype for v in load_file(weights).values() if v.is_floating_point()}
 
 
-def test_ship_writes_fp16_weights_and_cards_stating_their_accuracy(tmp_path, data_dir,
-                                                                   capsys):
+def test_ship_writes_fp16_weights_and_cards_stating_their_accuracy(
+    tmp_path, data_dir, capsys
+):
     model = tiny_model()
     dest = tmp_path / "shipped"
     weights, card = ship(make_run(tmp_path, model), data_dir, dest)
@@ -124,8 +159,9 @@ def test_ship_keeps_fp32_when_fp16_costs_more_than_max_drop(tmp_path, data_dir):
 def test_max_drop_below_zero_always_keeps_fp32(tmp_path, data_dir):
     # This model loses nothing in fp16; a negative allowance still refuses it.
     model = tiny_model()
-    weights, card = ship(make_run(tmp_path, model), data_dir, tmp_path / "shipped",
-                         "--max-drop", "-1")
+    weights, card = ship(
+        make_run(tmp_path, model), data_dir, tmp_path / "shipped", "--max-drop", "-1"
+    )
     assert float_dtypes(weights) == {torch.float32}
     assert card["weights_dtype"] == "torch.float32"
     assert card["test_accuracy"] == card["fp32_test_accuracy"]
@@ -135,9 +171,21 @@ def test_max_drop_below_zero_always_keeps_fp32(tmp_path, data_dir):
 
 def test_missing_run_folder_is_a_one_line_error(tmp_path):
     missing = tmp_path / "no_such_run"
-    r = subprocess.run([sys.executable, "-m", "vit_core.ship", str(missing), "--name",
-                        "x", "--dest", str(tmp_path / "dest")],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vit_core.ship",
+            str(missing),
+            "--name",
+            "x",
+            "--dest",
+            str(tmp_path / "dest"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 1
     assert r.stderr.startswith("error: ") and str(missing) in r.stderr
     assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr

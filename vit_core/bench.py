@@ -1,12 +1,16 @@
 """Training throughput, measured side by side in one run: ``python -m vit_core.bench``.
 
-Three comparisons, each timed in alternating rounds so that drift of the machine hits both sides alike:
-- ``pipeline``: our fast path (uint8 data on the device, batch augmentation, optional bf16/compile) against the
-  seed-style baseline (fp32, eager, batch 128, torchvision DataLoader with per-image PIL transforms);
-- ``timm``: our model's training step against timm's VisionTransformer of the same configuration;
+Three comparisons, each timed in alternating rounds so that drift of the machine hits
+both sides alike:
+- ``pipeline``: our fast path (uint8 data on the device, batch augmentation, optional
+  bf16/compile) against the seed-style baseline (fp32, eager, batch 128, torchvision
+  DataLoader with per-image PIL transforms);
+- ``timm``: our model's training step against timm's VisionTransformer of the same
+  configuration;
 - ``augment``: the cost of each augmentation on a batch.
 Results (mean and spread over rounds, device, command, commit) go to ``--out`` as JSON.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,8 +60,11 @@ def train_step_fn(model, device, precision: str, compile_: bool):
     return step
 
 
-def timed_rounds(sides: dict, steps: int, rounds: int, warmup: int, device, batch_size: dict) -> dict:
-    """Run each side's ``next_step()`` ``steps`` times per round, alternating sides; images/s per round."""
+def timed_rounds(
+    sides: dict, steps: int, rounds: int, warmup: int, device, batch_size: dict
+) -> dict:
+    """Run each side's ``next_step()`` ``steps`` times per round, alternating sides;
+    images/s per round."""
     for run in sides.values():
         for _ in range(warmup):
             run()
@@ -70,9 +77,15 @@ def timed_rounds(sides: dict, steps: int, rounds: int, warmup: int, device, batc
                 run()
             sync(device)
             rates[name].append(steps * batch_size[name] / (time.perf_counter() - t0))
-    return {name: {"img_per_s_mean": statistics.mean(r), "img_per_s_std": statistics.stdev(r) if len(r) > 1 else 0.0,
-                   "img_per_s_rounds": [round(v, 1) for v in r], "batch_size": batch_size[name]}
-            for name, r in rates.items()}
+    return {
+        name: {
+            "img_per_s_mean": statistics.mean(r),
+            "img_per_s_std": statistics.stdev(r) if len(r) > 1 else 0.0,
+            "img_per_s_rounds": [round(v, 1) for v in r],
+            "batch_size": batch_size[name],
+        }
+        for name, r in rates.items()
+    }
 
 
 class PILDataset(torch.utils.data.Dataset):
@@ -99,14 +112,25 @@ class PILDataset(torch.utils.data.Dataset):
 def bench_pipeline(args, device) -> dict:
     images, labels = load_cifar10(args.data_dir, train=True)
     torch.manual_seed(0)
-    ours_step = train_step_fn(create_model(args.model).to(device), device, args.precision, args.compile)
-    loader = DeviceLoader(images, labels, args.batch_size, device, train=True, policy=args.autoaugment)
+    ours_step = train_step_fn(
+        create_model(args.model).to(device), device, args.precision, args.compile
+    )
+    loader = DeviceLoader(
+        images, labels, args.batch_size, device, train=True, policy=args.autoaugment
+    )
     ours_batches = itertools.chain.from_iterable(itertools.repeat(loader))
 
-    base_step = train_step_fn(create_model(args.model).to(device), device, "fp32", False)
-    base_loader = torch.utils.data.DataLoader(PILDataset(images, labels), batch_size=128, shuffle=True,
-                                              num_workers=args.workers, drop_last=True,
-                                              persistent_workers=args.workers > 0)
+    base_step = train_step_fn(
+        create_model(args.model).to(device), device, "fp32", False
+    )
+    base_loader = torch.utils.data.DataLoader(
+        PILDataset(images, labels),
+        batch_size=128,
+        shuffle=True,
+        num_workers=args.workers,
+        drop_last=True,
+        persistent_workers=args.workers > 0,
+    )
     base_batches = itertools.chain.from_iterable(itertools.repeat(base_loader))
 
     def ours():
@@ -116,13 +140,27 @@ def bench_pipeline(args, device) -> dict:
         x, y = next(base_batches)
         base_step(x.to(device, non_blocking=True), y.to(device, non_blocking=True))
 
-    res = timed_rounds({"ours": ours, "baseline": baseline}, args.steps, args.rounds, args.warmup, device,
-                       {"ours": args.batch_size, "baseline": 128})
+    res = timed_rounds(
+        {"ours": ours, "baseline": baseline},
+        args.steps,
+        args.rounds,
+        args.warmup,
+        device,
+        {"ours": args.batch_size, "baseline": 128},
+    )
     res["speedup"] = res["ours"]["img_per_s_mean"] / res["baseline"]["img_per_s_mean"]
-    res["ours"].update(precision=args.precision, compile=args.compile, autoaugment=args.autoaugment,
-                       pipeline="uint8 on device, batch crop+flip")
-    res["baseline"].update(precision="fp32", compile=False, workers=args.workers,
-                           pipeline="torchvision DataLoader, PIL RandomCrop+Flip+ToTensor+Normalize")
+    res["ours"].update(
+        precision=args.precision,
+        compile=args.compile,
+        autoaugment=args.autoaugment,
+        pipeline="uint8 on device, batch crop+flip",
+    )
+    res["baseline"].update(
+        precision="fp32",
+        compile=False,
+        workers=args.workers,
+        pipeline="torchvision DataLoader, PIL RandomCrop+Flip+ToTensor+Normalize",
+    )
     return res
 
 
@@ -132,23 +170,41 @@ def bench_timm(args, device) -> dict:
     torch.manual_seed(0)
     ours = create_model(args.model).to(device)
     c = ours.cfg
-    timm_model = TimmViT(img_size=c.img_size, patch_size=c.patch_size, num_classes=c.num_classes,
-                         embed_dim=c.embed_dim, depth=c.depth, num_heads=c.num_heads, mlp_ratio=c.mlp_ratio,
-                         global_pool="token" if c.pool == "cls" else "avg", class_token=c.pool == "cls").to(device)
+    timm_model = TimmViT(
+        img_size=c.img_size,
+        patch_size=c.patch_size,
+        num_classes=c.num_classes,
+        embed_dim=c.embed_dim,
+        depth=c.depth,
+        num_heads=c.num_heads,
+        mlp_ratio=c.mlp_ratio,
+        global_pool="token" if c.pool == "cls" else "avg",
+        class_token=c.pool == "cls",
+    ).to(device)
     x = torch.randn(args.batch_size, 3, c.img_size, c.img_size, device=device)
     y = torch.randint(0, 10, (args.batch_size,), device=device)
-    steps = {name: train_step_fn(m, device, args.precision, args.compile) for name, m in
-             [("ours", ours), ("timm", timm_model)]}
-    res = timed_rounds({k: (lambda s=s: s(x, y)) for k, s in steps.items()}, args.steps, args.rounds, args.warmup,
-                       device, {"ours": args.batch_size, "timm": args.batch_size})
-    res["time_ratio_ours_over_timm"] = res["timm"]["img_per_s_mean"] / res["ours"]["img_per_s_mean"]
+    steps = {
+        name: train_step_fn(m, device, args.precision, args.compile)
+        for name, m in [("ours", ours), ("timm", timm_model)]
+    }
+    res = timed_rounds(
+        {k: (lambda s=s: s(x, y)) for k, s in steps.items()},
+        args.steps,
+        args.rounds,
+        args.warmup,
+        device,
+        {"ours": args.batch_size, "timm": args.batch_size},
+    )
+    res["time_ratio_ours_over_timm"] = (
+        res["timm"]["img_per_s_mean"] / res["ours"]["img_per_s_mean"]
+    )
     return res
 
 
 def bench_augment(args, device) -> dict:
     images, labels = load_cifar10(args.data_dir, train=False)
-    x8 = images[:args.batch_size].to(device)
-    y = labels[:args.batch_size].to(device)
+    x8 = images[: args.batch_size].to(device)
+    y = labels[: args.batch_size].to(device)
     g = torch.Generator().manual_seed(0)
     ops = {
         "crop+flip": lambda: random_flip(random_crop(x8, 4)),
@@ -165,22 +221,31 @@ def bench_augment(args, device) -> dict:
         for _ in range(args.steps):
             op()
         sync(device)
-        out[name] = {"ms_per_batch": 1000 * (time.perf_counter() - t0) / args.steps, "batch_size": args.batch_size}
+        out[name] = {
+            "ms_per_batch": 1000 * (time.perf_counter() - t0) / args.steps,
+            "batch_size": args.batch_size,
+        }
     return out
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(prog="python -m vit_core.bench", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m vit_core.bench", description=__doc__.splitlines()[0]
+    )
     p.add_argument("what", nargs="+", choices=["pipeline", "timm", "augment"])
     p.add_argument("--model", default="vit_tiny")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     p.add_argument("--compile", action="store_true")
-    p.add_argument("--autoaugment", choices=["none", "autoaugment", "randaugment"], default="none")
+    p.add_argument(
+        "--autoaugment", choices=["none", "autoaugment", "randaugment"], default="none"
+    )
     p.add_argument("--steps", type=int, default=10, help="timed steps per round")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--workers", type=int, default=2, help="DataLoader workers of the baseline")
+    p.add_argument(
+        "--workers", type=int, default=2, help="DataLoader workers of the baseline"
+    )
     p.add_argument("--threads", type=int)
     p.add_argument("--device", default="auto")
     p.add_argument("--data-dir")
@@ -190,10 +255,19 @@ def main(argv=None) -> None:
         if args.threads:
             torch.set_num_threads(args.threads)
         device = resolve_device(args.device)
-        result = {"command": command_line("vit_core.bench", argv), **environment(device), "model": args.model,
-                  "steps_per_round": args.steps, "rounds": args.rounds}
+        result = {
+            "command": command_line("vit_core.bench", argv),
+            **environment(device),
+            "model": args.model,
+            "steps_per_round": args.steps,
+            "rounds": args.rounds,
+        }
         for what in args.what:
-            result[what] = {"pipeline": bench_pipeline, "timm": bench_timm, "augment": bench_augment}[what](args, device)
+            result[what] = {
+                "pipeline": bench_pipeline,
+                "timm": bench_timm,
+                "augment": bench_augment,
+            }[what](args, device)
             print(what, result[what], file=sys.stderr)
     except (VitCoreError, ValueError) as e:
         sys.exit(f"error: {e}")

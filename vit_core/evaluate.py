@@ -2,6 +2,7 @@
 
 Prints the test accuracy, the accuracy of each class and the confusion matrix.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,29 +17,53 @@ from .precision import autocast
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, loader, device: torch.device, precision: str = "fp32",
-             num_classes: int = 10) -> dict:
-    """Accuracy, per-class accuracy and the confusion matrix (rows: truth, columns: prediction)."""
+def evaluate(
+    model: torch.nn.Module,
+    loader,
+    device: torch.device,
+    precision: str = "fp32",
+    num_classes: int = 10,
+) -> dict:
+    """Accuracy, per-class accuracy and the confusion matrix (rows: truth, columns:
+    prediction)."""
     was_training = model.training
     model.eval()
     confusion = torch.zeros(num_classes, num_classes, dtype=torch.long, device=device)
     for x, y in loader:
         with autocast(device, precision):
             pred = model(x).argmax(dim=1)
-        confusion += torch.bincount(y * num_classes + pred, minlength=num_classes**2).view(num_classes, num_classes)
+        confusion += torch.bincount(
+            y * num_classes + pred, minlength=num_classes**2
+        ).view(num_classes, num_classes)
     model.train(was_training)
     confusion = confusion.cpu()
     per_class = (confusion.diag() / confusion.sum(1).clamp(min=1)).tolist()
-    return {"accuracy": confusion.diag().sum().item() / max(confusion.sum().item(), 1),
-            "per_class_accuracy": dict(zip(CLASSES, per_class)), "confusion": confusion.tolist()}
+    return {
+        "accuracy": confusion.diag().sum().item() / max(confusion.sum().item(), 1),
+        "per_class_accuracy": dict(zip(CLASSES, per_class)),
+        "confusion": confusion.tolist(),
+    }
 
 
 def format_report(result: dict) -> str:
-    lines = [f"test accuracy: {result['accuracy'] * 100:.2f}%", "", "per-class accuracy:"]
-    lines += [f"  {name:10s} {acc * 100:6.2f}%" for name, acc in result["per_class_accuracy"].items()]
-    lines += ["", "confusion matrix (rows: true class, columns: predicted):",
-              "           " + " ".join(f"{c[:5]:>5s}" for c in CLASSES)]
-    lines += [f"{CLASSES[i]:10s} " + " ".join(f"{n:5d}" for n in row) for i, row in enumerate(result["confusion"])]
+    lines = [
+        f"test accuracy: {result['accuracy'] * 100:.2f}%",
+        "",
+        "per-class accuracy:",
+    ]
+    lines += [
+        f"  {name:10s} {acc * 100:6.2f}%"
+        for name, acc in result["per_class_accuracy"].items()
+    ]
+    lines += [
+        "",
+        "confusion matrix (rows: true class, columns: predicted):",
+        "           " + " ".join(f"{c[:5]:>5s}" for c in CLASSES),
+    ]
+    lines += [
+        f"{CLASSES[i]:10s} " + " ".join(f"{n:5d}" for n in row)
+        for i, row in enumerate(result["confusion"])
+    ]
     return "\n".join(lines)
 
 
@@ -46,10 +71,24 @@ def main(argv=None) -> None:
     from .checkpoint import load_checkpoint
     from .runinfo import resolve_device
 
-    p = argparse.ArgumentParser(prog="python -m vit_core.evaluate", description=__doc__.splitlines()[0])
-    p.add_argument("--checkpoint", required=True, help="a .safetensors file (with its .json card) or a run folder")
-    p.add_argument("--data-dir", default=None, help="folder holding cifar-10-batches-py/ (default: $VIT_CORE_DATA)")
-    p.add_argument("--download", action="store_true", help="download CIFAR-10 with torchvision if it is missing")
+    p = argparse.ArgumentParser(
+        prog="python -m vit_core.evaluate", description=__doc__.splitlines()[0]
+    )
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        help="a .safetensors file (with its .json card) or a run folder",
+    )
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder holding cifar-10-batches-py/ (default: $VIT_CORE_DATA)",
+    )
+    p.add_argument(
+        "--download",
+        action="store_true",
+        help="download CIFAR-10 with torchvision if it is missing",
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -57,8 +96,14 @@ def main(argv=None) -> None:
     try:
         device = resolve_device(args.device)
         model, card = load_checkpoint(args.checkpoint, device)
-        images, labels = load_cifar10(args.data_dir, train=False, download=args.download)
-        result = evaluate(model, DeviceLoader(images, labels, args.batch_size, device, train=False), device)
+        images, labels = load_cifar10(
+            args.data_dir, train=False, download=args.download
+        )
+        result = evaluate(
+            model,
+            DeviceLoader(images, labels, args.batch_size, device, train=False),
+            device,
+        )
     except (VitCoreError, ValueError) as e:
         sys.exit(f"error: {e}")
     if args.json:

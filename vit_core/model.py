@@ -1,14 +1,18 @@
 """The Vision Transformer, small enough to read top to bottom.
 
-Module and parameter names follow timm's ``VisionTransformer`` (``patch_embed.proj``, ``cls_token``,
-``pos_embed``, ``blocks.i.norm1/attn.qkv/attn.proj/norm2/mlp.fc1/mlp.fc2``, ``norm``/``fc_norm``,
-``head``), so a state dict of ours loads into timm and the two can be compared number for number.
+Module and parameter names follow timm's ``VisionTransformer`` (``patch_embed.proj``,
+``cls_token``, ``pos_embed``,
+``blocks.i.norm1/attn.qkv/attn.proj/norm2/mlp.fc1/mlp.fc2``, ``norm``/``fc_norm``,
+``head``), so a state dict of ours loads into timm and the two can be compared number
+for number.
 
 Attention has two paths through the same weights:
 - the fast path, ``F.scaled_dot_product_attention`` (fused kernels), used for training;
-- the explicit path, softmax(QK^T / sqrt(d)) written out, used by :meth:`VisionTransformer.forward_attention`,
-  which is the one documented way to read attention maps out of the model.
+- the explicit path, softmax(QK^T / sqrt(d)) written out, used by
+  :meth:`VisionTransformer.forward_attention`, which is the one documented way to read
+  attention maps out of the model.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -17,7 +21,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-# timm's ViT uses LayerNorm(eps=1e-6); matching it is what makes the parity test pass at 1e-5.
+# timm's ViT uses LayerNorm(eps=1e-6); matching it is what makes the parity test pass at
+# 1e-5.
 LN_EPS = 1e-6
 
 
@@ -35,31 +40,43 @@ class ViTConfig:
     pool: str = "cls"  # "cls": classify the CLS token; "avg": mean of the patch tokens
     pos_embed: str = "learned"  # "learned" or "sincos" (fixed 2-D sin-cos, as in MAE)
     dropout: float = 0.0  # on the embeddings, attention/MLP outputs and before the head
-    drop_path: float = 0.0  # stochastic depth rate of the last block; linear from 0 in the first
-    stem: str = "patch"  # "patch": one strided conv (plain ViT); "conv": a small conv tokenizer
-    stem_channels: tuple[int, ...] = field(default_factory=tuple)  # widths of the conv stem's 3x3 convs
+    # stochastic depth rate of the last block; linear from 0 in the first
+    drop_path: float = 0.0
+    # "patch": one strided conv (plain ViT); "conv": a small conv tokenizer
+    stem: str = "patch"
+    # widths of the conv stem's 3x3 convs
+    stem_channels: tuple[int, ...] = field(default_factory=tuple)
 
     def __post_init__(self):
         self.stem_channels = tuple(self.stem_channels)
         if self.patch_size <= 0 or self.img_size % self.patch_size != 0:
             raise ValueError(
-                f"patch size {self.patch_size} does not divide the image size {self.img_size}"
+                f"patch size {self.patch_size} does not divide the image size "
+                f"{self.img_size}"
             )
         if self.embed_dim % self.num_heads != 0:
             raise ValueError(
-                f"embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}"
+                f"embed_dim {self.embed_dim} is not divisible by num_heads "
+                f"{self.num_heads}"
             )
         if self.pool not in ("cls", "avg"):
             raise ValueError(f"pool must be 'cls' or 'avg', not {self.pool!r}")
         if self.pos_embed not in ("learned", "sincos"):
-            raise ValueError(f"pos_embed must be 'learned' or 'sincos', not {self.pos_embed!r}")
+            raise ValueError(
+                f"pos_embed must be 'learned' or 'sincos', not {self.pos_embed!r}"
+            )
         if self.stem not in ("patch", "conv"):
             raise ValueError(f"stem must be 'patch' or 'conv', not {self.stem!r}")
         if self.stem == "conv":
             stride = 2 ** len(self.stem_channels)
-            if not self.stem_channels or stride > self.patch_size or self.patch_size % stride:
+            if (
+                not self.stem_channels
+                or stride > self.patch_size
+                or self.patch_size % stride
+            ):
                 raise ValueError(
-                    f"a conv stem of {len(self.stem_channels)} stride-2 convs needs a patch size that is "
+                    f"a conv stem of {len(self.stem_channels)} stride-2 convs needs a "
+                    "patch size that is "
                     f"a multiple of {stride}; got {self.patch_size}"
                 )
 
@@ -80,13 +97,16 @@ class ViTConfig:
 class PatchEmbedding(nn.Module):
     """Cut the image into non-overlapping patches and project each to a D-dim token.
 
-    A conv with kernel = stride = patch size is exactly "flatten each patch, then one Linear".
+    A conv with kernel = stride = patch size is exactly "flatten each patch, then one
+    Linear".
     """
 
     def __init__(self, img_size: int, patch_size: int, in_chans: int, embed_dim: int):
         super().__init__()
         self.img_size, self.in_chans = img_size, in_chans
-        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
+        self.proj = nn.Conv2d(
+            in_chans, embed_dim, kernel_size=patch_size, stride=patch_size
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_image(x, self.in_chans, self.img_size)
@@ -97,19 +117,29 @@ class PatchEmbedding(nn.Module):
 class ConvStemEmbedding(nn.Module):
     """A small convolutional tokenizer (as in CCT and the ViT paper's hybrid).
 
-    Stride-2 3x3 convs with BatchNorm and ReLU give each token a local, translation-equivariant view of
-    its neighbourhood; a final conv maps to tokens of the requested patch grid. On small data sets this
-    inductive bias is worth more than the extra FLOPs.
+    Stride-2 3x3 convs with BatchNorm and ReLU give each token a local,
+    translation-equivariant view of its neighbourhood; a final conv maps to tokens of
+    the requested patch grid. On small data sets this inductive bias is worth more than
+    the extra FLOPs.
     """
 
-    def __init__(self, img_size: int, patch_size: int, in_chans: int, embed_dim: int,
-                 channels: tuple[int, ...]):
+    def __init__(
+        self,
+        img_size: int,
+        patch_size: int,
+        in_chans: int,
+        embed_dim: int,
+        channels: tuple[int, ...],
+    ):
         super().__init__()
         self.img_size, self.in_chans = img_size, in_chans
         layers, c_in = [], in_chans
         for c in channels:
-            layers += [nn.Conv2d(c_in, c, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c),
-                       nn.ReLU(inplace=True)]
+            layers += [
+                nn.Conv2d(c_in, c, 3, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(c),
+                nn.ReLU(inplace=True),
+            ]
             c_in = c
         self.stem = nn.Sequential(*layers)
         rest = patch_size // 2 ** len(channels)
@@ -123,13 +153,19 @@ class ConvStemEmbedding(nn.Module):
 
 def check_image(x: torch.Tensor, in_chans: int, img_size: int) -> None:
     if x.ndim != 4:
-        raise ValueError(f"expected a batch of images (B, C, H, W), got a tensor of shape {tuple(x.shape)}")
+        raise ValueError(
+            "expected a batch of images (B, C, H, W), got a tensor of shape "
+            f"{tuple(x.shape)}"
+        )
     _, c, h, w = x.shape
     if c != in_chans:
-        raise ValueError(f"expected {in_chans} channels, got {c} (input shape {tuple(x.shape)})")
+        raise ValueError(
+            f"expected {in_chans} channels, got {c} (input shape {tuple(x.shape)})"
+        )
     if (h, w) != (img_size, img_size):
         raise ValueError(
-            f"input resolution {h}x{w} does not match the model's {img_size}x{img_size} "
+            f"input resolution {h}x{w} does not match the model's "
+            f"{img_size}x{img_size} "
             f"(its position embedding is fixed to that size)"
         )
 
@@ -137,7 +173,9 @@ def check_image(x: torch.Tensor, in_chans: int, img_size: int) -> None:
 class Attention(nn.Module):
     """Multi-head self-attention with one fused qkv projection."""
 
-    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, proj_drop: float = 0.0):
+    def __init__(
+        self, dim: int, num_heads: int, qkv_bias: bool = True, proj_drop: float = 0.0
+    ):
         super().__init__()
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
@@ -176,7 +214,8 @@ class Mlp(nn.Module):
 
 
 def drop_path(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
-    """Stochastic depth: drop the whole residual branch for a random subset of samples."""
+    """Stochastic depth: drop the whole residual branch for a random subset of
+    samples."""
     if p == 0.0 or not training:
         return x
     keep = 1.0 - p
@@ -199,8 +238,15 @@ class DropPath(nn.Module):
 class Block(nn.Module):
     """Pre-norm transformer block: x + Attn(LN(x)), then x + MLP(LN(x))."""
 
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True,
-                 drop: float = 0.0, drop_path: float = 0.0):
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        drop: float = 0.0,
+        drop_path: float = 0.0,
+    ):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=LN_EPS)
         self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, proj_drop=drop)
@@ -219,13 +265,21 @@ class Block(nn.Module):
         return (x, attn) if return_attn else x
 
 
-def sincos_pos_embed_2d(embed_dim: int, grid_size: int, cls_token: bool) -> torch.Tensor:
-    """Fixed 2-D sin-cos position embedding (MAE's recipe): half the channels encode the row, half the column."""
+def sincos_pos_embed_2d(
+    embed_dim: int, grid_size: int, cls_token: bool
+) -> torch.Tensor:
+    """Fixed 2-D sin-cos position embedding (MAE's recipe): half the channels encode the
+    row, half the column."""
     if embed_dim % 4 != 0:
-        raise ValueError(f"sin-cos position embedding needs embed_dim divisible by 4, got {embed_dim}")
+        raise ValueError(
+            "sin-cos position embedding needs embed_dim divisible by 4, got "
+            f"{embed_dim}"
+        )
     coords = torch.arange(grid_size, dtype=torch.float64)
     gy, gx = torch.meshgrid(coords, coords, indexing="ij")
-    omega = 1.0 / 10000 ** (torch.arange(embed_dim // 4, dtype=torch.float64) / (embed_dim / 4))
+    omega = 1.0 / 10000 ** (
+        torch.arange(embed_dim // 4, dtype=torch.float64) / (embed_dim / 4)
+    )
 
     def encode(pos):  # (N,) -> (N, D/2)
         out = pos.reshape(-1, 1) * omega.reshape(1, -1)
@@ -243,15 +297,21 @@ class VisionTransformer(nn.Module):
         self.cfg = cfg
         D = cfg.embed_dim
         if cfg.stem == "conv":
-            self.patch_embed = ConvStemEmbedding(cfg.img_size, cfg.patch_size, cfg.in_chans, D,
-                                                 cfg.stem_channels)
+            self.patch_embed = ConvStemEmbedding(
+                cfg.img_size, cfg.patch_size, cfg.in_chans, D, cfg.stem_channels
+            )
         else:
-            self.patch_embed = PatchEmbedding(cfg.img_size, cfg.patch_size, cfg.in_chans, D)
+            self.patch_embed = PatchEmbedding(
+                cfg.img_size, cfg.patch_size, cfg.in_chans, D
+            )
         self.num_prefix_tokens = 1 if cfg.pool == "cls" else 0
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, D)) if cfg.pool == "cls" else None
+        self.cls_token = (
+            nn.Parameter(torch.zeros(1, 1, D)) if cfg.pool == "cls" else None
+        )
         num_tokens = cfg.num_patches + self.num_prefix_tokens
         if cfg.pos_embed == "sincos":
-            # A parameter that does not learn, so it still sits in the state dict under timm's name.
+            # A parameter that does not learn, so it still sits in the state dict under
+            # timm's name.
             pe = sincos_pos_embed_2d(D, cfg.grid_size, cls_token=cfg.pool == "cls")
             self.pos_embed = nn.Parameter(pe, requires_grad=False)
         else:
@@ -259,11 +319,15 @@ class VisionTransformer(nn.Module):
         self.pos_drop = nn.Dropout(cfg.dropout)
         dpr = [cfg.drop_path * i / max(cfg.depth - 1, 1) for i in range(cfg.depth)]
         self.blocks = nn.ModuleList(
-            Block(D, cfg.num_heads, cfg.mlp_ratio, cfg.qkv_bias, cfg.dropout, dpr[i]) for i in range(cfg.depth)
+            Block(D, cfg.num_heads, cfg.mlp_ratio, cfg.qkv_bias, cfg.dropout, dpr[i])
+            for i in range(cfg.depth)
         )
-        # timm puts the final norm before pooling for CLS models (norm) and after it for avg (fc_norm).
+        # timm puts the final norm before pooling for CLS models (norm) and after it for
+        # avg (fc_norm).
         self.norm = nn.LayerNorm(D, eps=LN_EPS) if cfg.pool == "cls" else nn.Identity()
-        self.fc_norm = nn.LayerNorm(D, eps=LN_EPS) if cfg.pool == "avg" else nn.Identity()
+        self.fc_norm = (
+            nn.LayerNorm(D, eps=LN_EPS) if cfg.pool == "avg" else nn.Identity()
+        )
         self.head_drop = nn.Dropout(cfg.dropout)
         self.head = nn.Linear(D, cfg.num_classes)
         self._init_weights()
@@ -285,7 +349,8 @@ class VisionTransformer(nn.Module):
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         x = self.patch_embed(x)  # (B, N, D)
         if self.cls_token is not None:
-            x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)  # (B, 1+N, D)
+            # (B, 1+N, D)
+            x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
         return self.pos_drop(x + self.pos_embed)
 
     def forward_head(self, x: torch.Tensor) -> torch.Tensor:
@@ -302,11 +367,13 @@ class VisionTransformer(nn.Module):
     def forward_attention(
         self, x: torch.Tensor, per_layer: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | list[torch.Tensor]]:
-        """Logits and the softmax attention of every layer and head, via the explicit attention path.
+        """Logits and the softmax attention of every layer and head, via the explicit
+        attention path.
 
-        Returns ``(logits, attn)`` with ``attn`` of shape ``(B, L, H, T, T)``: L layers, H heads,
-        T = tokens (CLS first, if the model has one). Row ``q`` of ``attn[b, l, h]`` is how query token
-        ``q`` distributes its attention over all tokens; each row sums to 1.
+        Returns ``(logits, attn)`` with ``attn`` of shape ``(B, L, H, T, T)``: L layers,
+        H heads, T = tokens (CLS first, if the model has one). Row ``q`` of ``attn[b, l,
+        h]`` is how query token ``q`` distributes its attention over all tokens; each
+        row sums to 1.
 
         With ``per_layer``, ``attn`` is the list of the L maps (B, H, T, T) that the
         blocks used: unlike their stacked copy they lie on the path to the logits, so
@@ -324,4 +391,6 @@ class VisionTransformer(nn.Module):
 
 
 def count_params(model: nn.Module, trainable_only: bool = True) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+    return sum(
+        p.numel() for p in model.parameters() if p.requires_grad or not trainable_only
+    )

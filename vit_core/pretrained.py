@@ -1,4 +1,6 @@
-"""Checkpoints shipped with the package, trained by this repo's own code (each has a JSON card)."""
+"""Checkpoints shipped with the package, trained by this repo's own code (each has a
+JSON card)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,7 +19,10 @@ def shipped() -> list[str]:
 def pretrained_path(name: str = DEFAULT) -> Path:
     path = CHECKPOINT_DIR / f"{name}.safetensors"
     if not path.is_file():
-        raise CheckpointError(f"no shipped checkpoint named {name!r}; shipped: {', '.join(shipped()) or 'none'}")
+        raise CheckpointError(
+            f"no shipped checkpoint named {name!r}; shipped: "
+            f"{', '.join(shipped()) or 'none'}"
+        )
     return path
 
 

@@ -1,27 +1,46 @@
 """Models by name: ``create_model("vit_tiny", drop_path=0.1)``."""
+
 from __future__ import annotations
 
 from dataclasses import fields
 
 import torch.nn as nn
 
-from .model import ViTConfig, VisionTransformer
+from .model import VisionTransformer, ViTConfig
 from .resnet import ResNet18
 
-# Depth 6 and patch 4 are the seed's CIFAR-10 settings; widths and heads follow ViT/DeiT's tiny and small.
-# vit_base is ViT-B (12 layers) on 4x4 patches. Parameter counts are computed, never typed: see
-# `python -m vit_core.registry`.
+# Depth 6 and patch 4 are the seed's CIFAR-10 settings; widths and heads follow
+# ViT/DeiT's tiny and small. vit_base is ViT-B (12 layers) on 4x4 patches. Parameter
+# counts are computed, never typed: see `python -m vit_core.registry`.
 VIT_CONFIGS: dict[str, dict] = {
     "vit_tiny": dict(embed_dim=192, depth=6, num_heads=3),
     "vit_small": dict(embed_dim=384, depth=6, num_heads=6),
     "vit_base": dict(embed_dim=768, depth=12, num_heads=12),
-    # Sized for a 2-core laptop CPU (see the laptop track in results/cpu_experiments.jsonl): a small conv
-    # tokenizer down to an 8x8 grid, then a narrow transformer.
-    "vit_laptop": dict(embed_dim=128, depth=4, num_heads=4, mlp_ratio=2.0, patch_size=4, stem="conv",
-                       stem_channels=(32, 64), pool="avg", pos_embed="sincos"),
-    # The same size with a plain patch embedding, for the honest plain-vs-hybrid comparison.
-    "vit_laptop_plain": dict(embed_dim=128, depth=4, num_heads=4, mlp_ratio=2.0, patch_size=4,
-                             pool="avg", pos_embed="sincos"),
+    # Sized for a 2-core laptop CPU (see the laptop track in
+    # results/cpu_experiments.jsonl): a small conv tokenizer down to an 8x8 grid, then a
+    # narrow transformer.
+    "vit_laptop": dict(
+        embed_dim=128,
+        depth=4,
+        num_heads=4,
+        mlp_ratio=2.0,
+        patch_size=4,
+        stem="conv",
+        stem_channels=(32, 64),
+        pool="avg",
+        pos_embed="sincos",
+    ),
+    # The same size with a plain patch embedding, for the honest plain-vs-hybrid
+    # comparison.
+    "vit_laptop_plain": dict(
+        embed_dim=128,
+        depth=4,
+        num_heads=4,
+        mlp_ratio=2.0,
+        patch_size=4,
+        pool="avg",
+        pos_embed="sincos",
+    ),
 }
 OTHER_MODELS = {"resnet18": ResNet18}
 MODEL_NAMES = sorted(VIT_CONFIGS) + sorted(OTHER_MODELS)
@@ -29,22 +48,29 @@ _VIT_FIELDS = {f.name for f in fields(ViTConfig)}
 
 
 def model_config(name: str, **overrides) -> dict:
-    """The keyword arguments that build ``name``: its preset updated by ``overrides``."""
+    """The keyword arguments that build ``name``: its preset updated by
+    ``overrides``."""
     if name in VIT_CONFIGS:
         unknown = set(overrides) - _VIT_FIELDS
         if unknown:
-            raise ValueError(f"unknown option(s) for {name}: {', '.join(sorted(unknown))}")
+            raise ValueError(
+                f"unknown option(s) for {name}: {', '.join(sorted(unknown))}"
+            )
         return {**VIT_CONFIGS[name], **overrides}
     if name in OTHER_MODELS:
-        return {k: v for k, v in overrides.items() if k in ("num_classes", "in_chans", "img_size")}
+        return {
+            k: v
+            for k, v in overrides.items()
+            if k in ("num_classes", "in_chans", "img_size")
+        }
     raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODEL_NAMES)}")
 
 
 def create_model(name: str, **overrides) -> nn.Module:
     """Build a model by name. ViT options (``ViTConfig`` fields) override the preset.
 
-    ResNet-18 takes only ``num_classes``, ``in_chans`` and ``img_size``; regularization options meant for
-    ViTs (``drop_path``, ``dropout``) are ignored for it.
+    ResNet-18 takes only ``num_classes``, ``in_chans`` and ``img_size``; regularization
+    options meant for ViTs (``drop_path``, ``dropout``) are ignored for it.
     """
     kwargs = model_config(name, **overrides)
     if name in VIT_CONFIGS:
@@ -56,7 +82,10 @@ def main():
     from .model import count_params
 
     for name in MODEL_NAMES:
-        print(f"{name:18s} {count_params(create_model(name)) / 1e6:7.3f}M trainable parameters")
+        print(
+            f"{name:18s} {count_params(create_model(name)) / 1e6:7.3f}M trainable "
+            "parameters"
+        )
 
 
 if __name__ == "__main__":

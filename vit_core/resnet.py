@@ -1,4 +1,6 @@
-"""ResNet-18 for CIFAR (3x3 stem, no max-pool): the convolutional baseline the seed compares against."""
+"""ResNet-18 for CIFAR (3x3 stem, no max-pool): the convolutional baseline the seed
+compares against."""
+
 from __future__ import annotations
 
 import torch
@@ -17,7 +19,9 @@ class BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(c_out)
         self.shortcut = nn.Sequential()
         if stride != 1 or c_in != c_out:
-            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out)
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
@@ -33,7 +37,11 @@ class ResNet18(nn.Module):
         self.bn1 = nn.BatchNorm2d(64)
         layers, c_in = [], 64
         for c_out, stride in [(64, 1), (128, 2), (256, 2), (512, 2)]:
-            layers.append(nn.Sequential(BasicBlock(c_in, c_out, stride), BasicBlock(c_out, c_out, 1)))
+            layers.append(
+                nn.Sequential(
+                    BasicBlock(c_in, c_out, stride), BasicBlock(c_out, c_out, 1)
+                )
+            )
             c_in = c_out
         self.layer1, self.layer2, self.layer3, self.layer4 = layers
         self.fc = nn.Linear(512, num_classes)

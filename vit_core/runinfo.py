@@ -1,4 +1,5 @@
 """Facts recorded beside every result: device, software, command and commit."""
+
 from __future__ import annotations
 
 import platform
@@ -20,7 +21,9 @@ def resolve_device(name: str = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {name} was asked for, but this machine has no CUDA GPU")
+        raise ValueError(
+            f"--device {name} was asked for, but this machine has no CUDA GPU"
+        )
     return torch.device(name)
 
 
@@ -43,12 +46,23 @@ def device_description(device: torch.device) -> str:
 
 
 def git_commit() -> str | None:
-    """HEAD of the repo this package lives in, with '+dirty' when tracked files have changed."""
+    """HEAD of the repo this package lives in, with '+dirty' when tracked files have
+    changed."""
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                              timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return (head + ("+dirty" if dirty else "")) or None
@@ -60,5 +74,9 @@ def command_line(module: str, argv: list[str] | None = None) -> str:
 
 
 def environment(device: torch.device) -> dict:
-    return {"device": device_description(device), "torch": torch.__version__,
-            "python": platform.python_version(), "commit": git_commit()}
+    return {
+        "device": device_description(device),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "commit": git_commit(),
+    }

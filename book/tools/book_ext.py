@@ -1,21 +1,26 @@
-"""Sphinx extension for this book (loaded from _config.yml, ``sphinx: local_extensions``).
+"""Sphinx extension for this book (loaded from _config.yml, ``sphinx:
+local_extensions``).
 
-1. Rebuild the pages generated from results/ whenever a file there changes. Sphinx re-reads a page only
-   when its source changes, and the execution cache keys a notebook on its code, so a page whose tables are
-   read from results/*.json(l) would otherwise keep showing old numbers. Those pages are marked outdated
-   when any file in results/ (or the folder itself, or results_view.py) is newer than the page's last read; they also set
-   ``mystnb: execution_mode: force`` so they re-run rather than use the cache.
-2. Copy changed static files. With no page to rewrite, Sphinx stops before copying static files, so a
-   new explorer export or vendored script (book/_generated/) would not reach _build/html/_static/.
-   When a file in html_static_path is newer than the last build, the root page is marked outdated,
-   which makes Sphinx finish the build and copy them.
-3. In the student edition (``hide_solutions: true``), strip the solutions from the downloadable sources
-   too (``_sources/**/*.ipynb`` and ``*.md``, behind each page's download button): sphinx-exercise removes
-   them from the pages only.
-4. Drop repeated inline scripts from each page. sphinx-thebe adds its configuration script
-   (``const THEBE_JS_URL = ...``) twice with jupyter-book 1.0.4, and the second copy is a JavaScript
-   error ("Identifier 'THEBE_JS_URL' has already been declared") on every page.
+1. Rebuild the pages generated from results/ whenever a file there changes. Sphinx
+   re-reads a page only when its source changes, and the execution cache keys a notebook
+   on its code, so a page whose tables are read from results/*.json(l) would otherwise
+   keep showing old numbers. Those pages are marked outdated when any file in results/
+   (or the folder itself, or results_view.py) is newer than the page's last read; they
+   also set ``mystnb: execution_mode: force`` so they re-run rather than use the cache.
+2. Copy changed static files. With no page to rewrite, Sphinx stops before copying
+   static files, so a new explorer export or vendored script (book/_generated/) would
+   not reach _build/html/_static/. When a file in html_static_path is newer than the
+   last build, the root page is marked outdated, which makes Sphinx finish the build and
+   copy them.
+3. In the student edition (``hide_solutions: true``), strip the solutions from the
+   downloadable sources too (``_sources/**/*.ipynb`` and ``*.md``, behind each page's
+   download button): sphinx-exercise removes them from the pages only.
+4. Drop repeated inline scripts from each page. sphinx-thebe adds its configuration
+   script (``const THEBE_JS_URL = ...``) twice with jupyter-book 1.0.4, and the second
+   copy is a JavaScript error ("Identifier 'THEBE_JS_URL' has already been declared") on
+   every page.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,19 +41,26 @@ def _newest_static(app) -> float:
     for entry in getattr(app.config, "html_static_path", []):
         folder = Path(app.confdir) / entry
         if folder.is_dir():
-            newest = max([newest] + [p.stat().st_mtime for p in folder.rglob("*") if p.is_file()])
+            newest = max(
+                [newest] + [p.stat().st_mtime for p in folder.rglob("*") if p.is_file()]
+            )
     return newest
 
 
 def _outdated(app, env, added, changed, removed):
     # the data, and the code that renders it
-    newest = max(_newest_mtime(Path(app.srcdir) / "results"), Path(__file__).with_name("results_view.py").stat().st_mtime)
+    newest = max(
+        _newest_mtime(Path(app.srcdir) / "results"),
+        Path(__file__).with_name("results_view.py").stat().st_mtime,
+    )
     out = []
     for doc in GENERATED_PAGES:
-        read_at = env.all_docs.get(doc)  # microseconds since the epoch, when Sphinx last read the page
+        # microseconds since the epoch, when Sphinx last read the page
+        read_at = env.all_docs.get(doc)
         if read_at is not None and newest * 1e6 > read_at:
             out.append(doc)
-    buildinfo = Path(app.outdir) / ".buildinfo"  # rewritten at the end of every build that writes pages
+    # rewritten at the end of every build that writes pages
+    buildinfo = Path(app.outdir) / ".buildinfo"
     if buildinfo.is_file() and _newest_static(app) > buildinfo.stat().st_mtime:
         root = app.config.root_doc
         if root in env.all_docs and root not in out:
@@ -62,8 +74,12 @@ def _dedupe_scripts(app, pagename, templatename, context, doctree):
         return
     seen, kept = set(), []
     for js in scripts:
-        # the copies differ only in filename (None vs ''), which both mean "inline script"
-        key = (str(getattr(js, "filename", js) or ""), repr(sorted(getattr(js, "attributes", {}).items())))
+        # the copies differ only in filename (None vs ''), which both mean "inline
+        # script"
+        key = (
+            str(getattr(js, "filename", js) or ""),
+            repr(sorted(getattr(js, "attributes", {}).items())),
+        )
         if key in seen:
             continue
         seen.add(key)
@@ -75,17 +91,22 @@ _FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|:{3,})\s*\{(?P<name>[\w-]+
 
 
 def strip_solutions(text: str) -> str:
-    """Remove MyST ``{solution}`` directives and ``{solution-start}`` ... ``{solution-end}`` spans."""
+    """Remove MyST ``{solution}`` directives and ``{solution-start}`` ...
+    ``{solution-end}`` spans."""
     out, lines, i, gated = [], text.split("\n"), 0, False
     while i < len(lines):
         m = _FENCE.match(lines[i])
         if m and m["name"] in ("solution", "solution-start", "solution-end"):
             fence = m["fence"]
-            closing = re.compile(r"^\s*" + re.escape(fence[0]) + "{" + str(len(fence)) + r",}\s*$")
+            closing = re.compile(
+                r"^\s*" + re.escape(fence[0]) + "{" + str(len(fence)) + r",}\s*$"
+            )
             j = i + 1
             while j < len(lines) and not closing.match(lines[j]):
                 j += 1
-            gated = {"solution-start": True, "solution-end": False}.get(m["name"], gated)
+            gated = {"solution-start": True, "solution-end": False}.get(
+                m["name"], gated
+            )
             i = j + 1
             continue
         if not gated:
@@ -122,9 +143,14 @@ def _strip_sources(app, exception):
     for path in sources.rglob("*"):
         if path.suffix == ".ipynb":
             nb = json.loads(path.read_text(encoding="utf8"))
-            path.write_text(json.dumps(_strip_notebook(nb), indent=1, ensure_ascii=False) + "\n", encoding="utf8")
+            path.write_text(
+                json.dumps(_strip_notebook(nb), indent=1, ensure_ascii=False) + "\n",
+                encoding="utf8",
+            )
         elif path.suffix in (".md", ".txt"):
-            path.write_text(strip_solutions(path.read_text(encoding="utf8")), encoding="utf8")
+            path.write_text(
+                strip_solutions(path.read_text(encoding="utf8")), encoding="utf8"
+            )
 
 
 def setup(app):

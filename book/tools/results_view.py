@@ -1,17 +1,20 @@
-"""Tables for the book's generated pages (results, instructor guide), read from results/*.json(l).
+"""Tables for the book's generated pages (results, instructor guide), read from
+results/*.json(l).
 
-Every number on those pages comes from a file in results/; nothing is typed by hand. The renderer is
-generic, so new result files need no code:
+Every number on those pages comes from a file in results/; nothing is typed by hand. The
+renderer is generic, so new result files need no code:
 
-- a JSON object becomes a field/value table (nested objects flattened to dotted names; lists of objects
-  inside it get a table of their own);
-- a list of objects, or a JSON-lines file, becomes one table with a row per record. Its columns are the
-  top-level fields plus any nested field (``recipe.lr``, ...) that differs between records; the fields
-  every record shares, and each record's command and commit, go in a collapsed box under the table.
+- a JSON object becomes a field/value table (nested objects flattened to dotted names;
+  lists of objects inside it get a table of their own);
+- a list of objects, or a JSON-lines file, becomes one table with a row per record. Its
+  columns are the top-level fields plus any nested field (``recipe.lr``, ...) that
+  differs between records; the fields every record shares, and each record's command and
+  commit, go in a collapsed box under the table.
 
-Accuracies (fields named ``*accuracy*`` holding a fraction) are shown as percentages; matrices and long
-lists are summarized.
+Accuracies (fields named ``*accuracy*`` holding a fraction) are shown as percentages;
+matrices and long lists are summarized.
 """
+
 from __future__ import annotations
 
 import html
@@ -23,8 +26,10 @@ from IPython.display import HTML, Markdown, display
 
 RESULTS = Path(__file__).resolve().parents[2] / "results"
 MAX_LIST = 12  # longer lists of scalars are summarized, not printed
-LONG_FIELDS = ("command", "commit", "argv", "cmd")  # long provenance strings: shown under the table
-WRAP_AT = 40  # text longer than this wraps inside its cell; other cells stay on one line
+# long provenance strings: shown under the table
+LONG_FIELDS = ("command", "commit", "argv", "cmd")
+# text longer than this wraps inside its cell; other cells stay on one line
+WRAP_AT = 40
 
 
 def results_dir() -> Path:
@@ -32,7 +37,8 @@ def results_dir() -> Path:
 
 
 def read(path: Path):
-    """A .json file's value, or a .jsonl file's list of records (blank lines skipped)."""
+    """A .json file's value, or a .jsonl file's list of records (blank lines
+    skipped)."""
     text = path.read_text(encoding="utf8")
     if path.suffix == ".jsonl":
         return [json.loads(line) for line in text.splitlines() if line.strip()]
@@ -43,14 +49,17 @@ def _summarize(value):
     if isinstance(value, list):
         if value and all(isinstance(v, list) for v in value):
             return f"({len(value)}×{len(value[0])} matrix)"
-        if len(value) <= MAX_LIST and all(not isinstance(v, (dict, list)) for v in value):
+        if len(value) <= MAX_LIST and all(
+            not isinstance(v, (dict, list)) for v in value
+        ):
             return ", ".join(fmt(v) for v in value)
         return f"({len(value)} items)"
     return value
 
 
 def flatten(record, prefix: str = "") -> dict:
-    """Nested dicts -> dotted keys; lists of scalars joined; matrices and long lists summarized."""
+    """Nested dicts -> dotted keys; lists of scalars joined; matrices and long lists
+    summarized."""
     if not isinstance(record, dict):
         return {prefix or "value": _summarize(record)}
     out = {}
@@ -81,7 +90,8 @@ def fmt(value, field: str = "") -> str:
 
 
 def html_table(columns: list[str], rows: list[dict]) -> str:
-    """A plain HTML table (styled by book/_static/book.css); long text wraps, the rest stays on one line."""
+    """A plain HTML table (styled by book/_static/book.css); long text wraps, the rest
+    stays on one line."""
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = []
     for row in rows:
@@ -91,21 +101,32 @@ def html_table(columns: list[str], rows: list[dict]) -> str:
             cls = ' class="wrap"' if len(text) > WRAP_AT else ""
             cells.append(f"<td{cls}>{html.escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return (f'<div class="results-scroll"><table class="results-table"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table></div>')
+    return (
+        '<div class="results-scroll"><table class="results-table">'
+        f"<thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
 
 
 def _details(summary: str, inner: str) -> str:
-    return f'<details class="results-details"><summary>{html.escape(summary)}</summary>{inner}</details>'
+    return (
+        f'<details class="results-details"><summary>{html.escape(summary)}</summary>'
+        f"{inner}</details>"
+    )
 
 
 def records_html(records: list[dict]) -> str:
-    """One row per record, then the shared settings and the provenance in a collapsed box."""
+    """One row per record, then the shared settings and the provenance in a collapsed
+    box."""
     flat = [flatten(r) for r in records]
     columns: list[str] = []
     for row in flat:
         columns += [c for c in row if c not in columns]
-    varying = {c for c in columns if len({json.dumps(row.get(c), default=str) for row in flat}) > 1}
+    varying = {
+        c
+        for c in columns
+        if len({json.dumps(row.get(c), default=str) for row in flat}) > 1
+    }
     top_level = [c for c in columns if "." not in c and c not in LONG_FIELDS]
     nested_varying = [c for c in columns if "." in c and c in varying]
     main = top_level + nested_varying
@@ -114,22 +135,43 @@ def records_html(records: list[dict]) -> str:
     extra = []
     if shared:
         extra.append("<p>Shared by every record:</p>")
-        extra.append(html_table(["field", "value"], [{"field": c, "value": fmt(flat[0].get(c), c)} for c in shared]))
+        extra.append(
+            html_table(
+                ["field", "value"],
+                [{"field": c, "value": fmt(flat[0].get(c), c)} for c in shared],
+            )
+        )
     long_cols = [c for c in columns if c in LONG_FIELDS]
     if long_cols:
         extra.append("<p>How each record was made:</p>")
-        extra.append(html_table(["#"] + long_cols, [{"#": str(i + 1), **{c: row.get(c) for c in long_cols}}
-                                                     for i, row in enumerate(flat)]))
+        extra.append(
+            html_table(
+                ["#"] + long_cols,
+                [
+                    {"#": str(i + 1), **{c: row.get(c) for c in long_cols}}
+                    for i, row in enumerate(flat)
+                ],
+            )
+        )
     if extra:
-        parts.append(_details("Settings shared by every record, commands and commits", "".join(extra)))
+        parts.append(
+            _details(
+                "Settings shared by every record, commands and commits", "".join(extra)
+            )
+        )
     return "".join(parts)
 
 
 def object_html(obj: dict) -> str:
-    """A JSON object as a field/value table; lists of objects inside it get their own tables."""
+    """A JSON object as a field/value table; lists of objects inside it get their own
+    tables."""
     scalars, nested = {}, {}
     for key, value in obj.items():
-        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        if (
+            isinstance(value, list)
+            and value
+            and all(isinstance(v, dict) for v in value)
+        ):
             nested[key] = value
         elif isinstance(value, dict):
             scalars.update(flatten(value, key))
@@ -137,7 +179,12 @@ def object_html(obj: dict) -> str:
             scalars[key] = _summarize(value)
     parts = []
     if scalars:
-        parts.append(html_table(["field", "value"], [{"field": k, "value": fmt(v, k)} for k, v in scalars.items()]))
+        parts.append(
+            html_table(
+                ["field", "value"],
+                [{"field": k, "value": fmt(v, k)} for k, v in scalars.items()],
+            )
+        )
     for key, value in nested.items():
         parts.append(f"<p><strong>{html.escape(key)}</strong></p>")
         parts.append(records_html(value))
@@ -160,7 +207,8 @@ def show_file(path: Path) -> None:
 
 
 def show(pattern: str, missing: str | None = None) -> None:
-    """Show every results file matching the glob pattern, or the `missing` sentence when none does."""
+    """Show every results file matching the glob pattern, or the `missing` sentence when
+    none does."""
     paths = sorted(p for p in RESULTS.glob(pattern) if p.suffix in (".json", ".jsonl"))
     if not paths:
         display(Markdown(missing or f"No file in `results/` matches `{pattern}` yet."))
@@ -171,7 +219,11 @@ def show(pattern: str, missing: str | None = None) -> None:
 def show_others(covered: list[str]) -> None:
     """Every results file that no section above covered."""
     seen = {p for pattern in covered for p in RESULTS.glob(pattern)}
-    rest = sorted(p for p in RESULTS.glob("*.json*") if p.suffix in (".json", ".jsonl") and p not in seen)
+    rest = sorted(
+        p
+        for p in RESULTS.glob("*.json*")
+        if p.suffix in (".json", ".jsonl") and p not in seen
+    )
     if not rest:
         display(Markdown("Every file in `results/` is shown above."))
     for path in rest:
@@ -179,26 +231,49 @@ def show_others(covered: list[str]) -> None:
 
 
 def notebook_times_table(path: Path | None = None) -> None:
-    """The instructor guide's table: each notebook's CPU run time, from results/notebook_times.json."""
+    """The instructor guide's table: each notebook's CPU run time, from
+    results/notebook_times.json."""
     path = path or RESULTS / "notebook_times.json"
     if not path.is_file():
-        display(Markdown("The notebooks have not been timed on this machine yet: run `make notebook-times` "
-                         "(it writes `results/notebook_times.json`), then rebuild the book."))
+        display(
+            Markdown(
+                "The notebooks have not been timed on this machine yet: run `make "
+                "notebook-times` "
+                "(it writes `results/notebook_times.json`), then rebuild the book."
+            )
+        )
         return
     data = read(path)
     rows = []
     for r in data.get("notebooks", []):
         seconds = r.get("seconds")
-        rows.append({"notebook": r.get("notebook"),
-                     "run time (min:s)": "–" if seconds is None else f"{round(seconds) // 60}:{round(seconds) % 60:02d}",
-                     "ran cleanly": r.get("ok")})
+        rows.append(
+            {
+                "notebook": r.get("notebook"),
+                "run time (min:s)": "–"
+                if seconds is None
+                else f"{round(seconds) // 60}:{round(seconds) % 60:02d}",
+                "ran cleanly": r.get("ok"),
+            }
+        )
     total = sum(r.get("seconds") or 0 for r in data.get("notebooks", []))
     machine = data.get("machine", {})
-    display(Markdown(
-        f"Measured {data.get('measured_at', 'at an unknown time')} on {machine.get('processor', 'a CPU')} "
-        f"({machine.get('cpu_count', '?')} cores, torch {machine.get('torch', '?')}), one fresh kernel per "
-        f"notebook; all notebooks together: {round(total) // 60}:{round(total) % 60:02d} (min:s)."
-        + (f" The machine's load average was {data['load_avg_start']} at the start and {data['load_avg_end']} at "
-           "the end (other work running at the same time makes the notebooks slower)."
-           if "load_avg_start" in data else "")))
+    display(
+        Markdown(
+            f"Measured {data.get('measured_at', 'at an unknown time')} on "
+            f"{machine.get('processor', 'a CPU')} "
+            f"({machine.get('cpu_count', '?')} cores, torch "
+            f"{machine.get('torch', '?')}), one fresh kernel per "
+            "notebook; all notebooks together: "
+            f"{round(total) // 60}:{round(total) % 60:02d} (min:s)."
+            + (
+                f" The machine's load average was {data['load_avg_start']} at the "
+                f"start and {data['load_avg_end']} at "
+                "the end (other work running at the same time makes the notebooks "
+                "slower)."
+                if "load_avg_start" in data
+                else ""
+            )
+        )
+    )
     display(HTML(html_table(["notebook", "run time (min:s)", "ran cleanly"], rows)))

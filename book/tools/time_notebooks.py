@@ -1,11 +1,13 @@
 """Run each course notebook once on this machine and record how long it took.
 
-    python book/tools/time_notebooks.py notebooks results/notebook_times.json   # or: make notebook-times
+    python book/tools/time_notebooks.py notebooks results/notebook_times.json   # or:
+    make notebook-times
 
-Each notebook runs in a fresh kernel from its own folder (as in the book build) with nbclient; the
-seconds are wall-clock time for the whole notebook. The instructor guide's table is generated from the
-JSON this writes, so rerun it after changing a notebook.
+Each notebook runs in a fresh kernel from its own folder (as in the book build) with
+nbclient; the seconds are wall-clock time for the whole notebook. The instructor guide's
+table is generated from the JSON this writes, so rerun it after changing a notebook.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,19 +25,30 @@ from vit_core.runinfo import cpu_model
 
 
 def time_notebook(path: Path, timeout: int = 1800) -> dict:
-    os.environ["CUDA_VISIBLE_DEVICES"] = ""  # the table reports CPU times, even on a GPU machine
+    # the table reports CPU times, even on a GPU machine
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    )
     start = time.perf_counter()
     error = None
     try:
         client.execute()
     except Exception as e:  # record the failure, keep timing the others
-        error = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
+        last = str(e).strip().splitlines()[-1] if str(e).strip() else ""
+        error = f"{type(e).__name__}: {last}"
     seconds = time.perf_counter() - start
-    return {"notebook": path.stem, "seconds": round(seconds, 1), "ok": error is None, "error": error,
-            "code_cells": sum(c.cell_type == "code" for c in nb.cells)}
+    return {
+        "notebook": path.stem,
+        "seconds": round(seconds, 1),
+        "ok": error is None,
+        "error": error,
+        "code_cells": sum(c.cell_type == "code" for c in nb.cells),
+    }
 
 
 def main(folder: str = "notebooks", out: str = "results/notebook_times.json") -> int:
@@ -48,18 +61,29 @@ def main(folder: str = "notebooks", out: str = "results/notebook_times.json") ->
     for path in paths:
         print(f"running {path} ...", flush=True)
         row = time_notebook(path)
-        print(f"  {row['seconds']:.1f} s{'' if row['ok'] else '  FAILED: ' + row['error']}", flush=True)
+        print(
+            f"  {row['seconds']:.1f} "
+            f"s{'' if row['ok'] else '  FAILED: ' + row['error']}",
+            flush=True,
+        )
         rows.append(row)
     import torch
 
     record = {
         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "processor": cpu_model(),
-                    "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "python": platform.python_version(), "torch": torch.__version__},
+        "machine": {
+            "platform": platform.platform(),
+            "processor": cpu_model(),
+            "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+        },
         "device": "cpu",
-        # other work on the machine slows the notebooks down: the 1-minute load average, before and after
-        "load_avg_start": round(load_start, 2), "load_avg_end": round(os.getloadavg()[0], 2),
+        # other work on the machine slows the notebooks down: the 1-minute load average,
+        # before and after
+        "load_avg_start": round(load_start, 2),
+        "load_avg_end": round(os.getloadavg()[0], 2),
         "notebooks": rows,
     }
     Path(out).parent.mkdir(parents=True, exist_ok=True)
