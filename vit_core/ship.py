@@ -26,7 +26,9 @@ from .runinfo import command_line
 
 def model_card(name: str, card: dict) -> str:
     r = card["recipe"]
-    flags = " ".join(f"{k}={v}" for k, v in sorted(r.items()) if v is not None and v is not False)
+    flags = " ".join(
+        f"{k}={v}" for k, v in sorted(r.items()) if v is not None and v is not False
+    )
     held_out = (
         f", {r['val_split']:,} training images held out" if r.get("val_split") else ""
     )
