@@ -1,0 +1,152 @@
+"""The ablation ladder, read from the records ``scripts/experiments.py`` writes.
+
+Chapter 5 and the book's results page show the same summary, so it is computed here
+once: per rung the mean and spread over seeds, the gain over the rung before, and
+whether that gain is larger than the spread between seeds.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+# The seed's claimed ladder (its README; claims, not measurements), by our rung numbers.
+SEED_CLAIMS = {1: "78.3%", 2: "+1.8", 3: "+1.3", 4: "+0.8", 5: "+0.9", 6: "+0.6"}
+
+
+def load_records(path) -> list[dict] | None:
+    """The records of a result file, or None if it does not exist (yet)."""
+    path = Path(path)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def ladder_rows(records: list[dict], epochs: int) -> list[dict]:
+    """One row per rung measured at ``epochs``: seeds, mean and spread (max - min) of
+    the test and validation accuracy in points, and the gain over the rung before."""
+    rows = []
+    for rung in sorted({r["rung"] for r in records if r["kind"] == "ladder"}):
+        runs = [
+            r
+            for r in records
+            if r["kind"] == "ladder" and r["rung"] == rung and r["epochs"] == epochs
+        ]
+        if not runs:
+            continue
+        test = [100 * r["test_accuracy"] for r in runs]
+        val = [100 * r["val_accuracy"] for r in runs]
+        rows.append(
+            {
+                "rung": rung,
+                "name": runs[0]["rung_name"],
+                "seeds": len(runs),
+                "test_mean": statistics.mean(test),
+                "test_spread": max(test) - min(test),
+                "val_mean": statistics.mean(val),
+                "val_spread": max(val) - min(val),
+                "test_points": test,
+                "lr": runs[0]["lr"],
+            }
+        )
+    for before, row in zip(rows, rows[1:]):
+        row["gain"] = row["test_mean"] - before["test_mean"]
+        row["noise"] = max(row["test_spread"], before["test_spread"])
+    return rows
+
+
+def ladder_sentences(rows: list[dict]) -> list[str]:
+    """What each rung did, in words, with its numbers; a gain within the spread between
+    seeds is called what it is."""
+    out = []
+    for row in rows[1:]:
+        gain, noise = row["gain"], row["noise"]
+        verdict = (
+            "smaller than the spread between seeds: no measured effect"
+            if abs(gain) <= noise
+            else "helped"
+            if gain > 0
+            else "cost accuracy"
+        )
+        out.append(
+            f"{row['name']}: {gain:+.2f} points (seed spread {noise:.2f}): {verdict}."
+        )
+    return out
+
+
+def ladder_figure(rows: list[dict], title: str):
+    """Bars: mean test accuracy per rung; dots: each seed."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    xs = range(len(rows))
+    ax.bar(xs, [r["test_mean"] for r in rows], color="#9ecae1", label="mean over seeds")
+    for x, row in zip(xs, rows):
+        ax.plot(
+            [x] * len(row["test_points"]),
+            row["test_points"],
+            "o",
+            color="#08519c",
+            ms=4,
+            label="one seed" if x == 0 else None,
+        )
+    ax.set_xticks(
+        list(xs),
+        [f"{r['rung']}. {r['name']}" for r in rows],
+        rotation=20,
+        ha="right",
+        fontsize=8,
+    )
+    low = min(min(r["test_points"]) for r in rows)
+    ax.set_ylim(max(0, low - 5), max(max(r["test_points"]) for r in rows) + 2)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def ladder_table(rows: list[dict]):
+    """The rows as a pandas DataFrame, beside the seed's claims."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        [
+            {
+                "rung": f"{r['rung']}. {r['name']}",
+                "seeds": r["seeds"],
+                "lr": r["lr"],
+                "test acc. (%)": round(r["test_mean"], 2),
+                "spread": round(r["test_spread"], 2),
+                "gain": round(r["gain"], 2) if "gain" in r else None,
+                "val acc. (%)": round(r["val_mean"], 2),
+                "seed's claim": SEED_CLAIMS.get(r["rung"], "-"),
+            }
+            for r in rows
+        ]
+    ).set_index("rung")
+
+
+def sweep_table(records: list[dict]):
+    """The learning-rate sweep: one row per run, the chosen rate (best validation
+    accuracy) of each optimizer marked."""
+    import pandas as pd
+
+    runs = [r for r in records if r["kind"] == "sweep"]
+    best = {
+        o: max(
+            (r for r in runs if r["optimizer"] == o), key=lambda r: r["val_accuracy"]
+        )
+        for o in {r["optimizer"] for r in runs}
+    }
+    return pd.DataFrame(
+        [
+            {
+                "optimizer": r["optimizer"],
+                "lr": r["lr"],
+                "epochs": r["epochs"],
+                "val acc. (%)": round(100 * r["val_accuracy"], 2),
+                "chosen": "yes" if best[r["optimizer"]] is r else "",
+            }
+            for r in runs
+        ]
+    )
