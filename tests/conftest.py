@@ -11,6 +11,18 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+# Headless and quiet: no GPU, no first-run or background requests (the tests check that
+# nothing leaves the machine).
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 BOOK_HTML = ROOT / "_build" / "html"
 
 # The same default as vit_core and the Makefile, so tests find the data without extra
@@ -61,3 +73,11 @@ def tiny_cifar(tmp_path) -> Path:
     root = tmp_path / "tiny_cifar"
     write_fake_cifar(root, n=64)
     return root
+
+
+def argv(*parts) -> list[str]:
+    """Command-line words: a string is split at its spaces, a path is kept whole."""
+    words = []
+    for part in parts:
+        words += part.split() if isinstance(part, str) else [str(part)]
+    return words

@@ -10,22 +10,12 @@ from urllib.parse import urlparse
 
 import pytest
 import torch
-from conftest import BOOK_HTML, in_ci
+from conftest import BOOK_HTML, CHROMIUM, CHROMIUM_ARGS, in_ci
 
 from vit_core.export_explorer import export
 from vit_core.registry import create_model
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 BOOK_PAGE = BOOK_HTML / "book" / "explorer.html"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 pytestmark = [
     pytest.mark.browser,
@@ -68,7 +58,7 @@ def drive(root: Path, page_path: str) -> dict:
     errors, outside = [], []
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page()
             page.on("console", lambda m: m.type == "error" and errors.append(m.text))
             page.on("pageerror", lambda e: errors.append(str(e)))

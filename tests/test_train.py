@@ -11,6 +11,7 @@ import time
 
 import pytest
 import torch
+from conftest import argv
 from safetensors.torch import load_file
 
 from vit_core.data import BATCH_DIR, describe_data, resolve_data_dir
@@ -23,16 +24,12 @@ needs_data = pytest.mark.skipif(
     not (DATA / BATCH_DIR).is_dir() and not os.environ.get("CI"),
     reason=f"no prepared CIFAR-10 at {DATA} (make test prepares it)",
 )
-FAST = ["--debug", "--quiet", "--threads", "1", "--autoaugment", "none"]
+FAST = "--debug --quiet --threads 1 --autoaugment none"
 
 
 def cli(*args, module="vit_core.train"):
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    command = [sys.executable, "-m", module, *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600)
 
 
 def read(path):
@@ -40,14 +37,18 @@ def read(path):
 
 
 def metrics(run):
-    return [
-        json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()
-    ]
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().split("\n")
+            if line]  # fmt: skip
+
+
+def fast_run(data, out, flags=""):
+    """``train()`` on the tiny data set, debug-sized; returns the summary."""
+    return train(parse_args(argv(FAST, flags, "--data-dir", data, "--out", out)))
 
 
 @needs_data
 def test_debug_run_end_to_end(tmp_path):
-    r = cli("--debug", "--quiet", "--out", str(tmp_path))
+    r = cli("--debug", "--quiet", "--out", tmp_path)
     assert r.returncode == 0, r.stderr
     summary = read(tmp_path / "summary.json")
     assert summary["epochs"] == 2 and 0.0 <= summary["test_accuracy"] <= 1.0
@@ -55,51 +56,22 @@ def test_debug_run_end_to_end(tmp_path):
     assert len(metrics(tmp_path)) == 2
     assert read(tmp_path / "config.json")["debug"] is True
     card = read(tmp_path / "checkpoint.json")
-    assert (
-        card["model"] == "vit_tiny" and card["epoch"] == 2 and card["weights"] == "raw"
-    )
-    r = cli("--checkpoint", str(tmp_path), module="vit_core.evaluate")
+    assert (card["model"], card["epoch"], card["weights"]) == ("vit_tiny", 2, "raw")
+    r = cli("--checkpoint", tmp_path, module="vit_core.evaluate")
     assert r.returncode == 0, r.stderr
     assert "test accuracy: " in r.stdout and "confusion matrix" in r.stdout
-
-
-def start(*args):
-    return subprocess.Popen(
-        [sys.executable, "-m", "vit_core.train", *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def test_a_run_killed_mid_epoch_resumes_with_no_flags_to_the_same_weights(
     tiny_cifar, tmp_path
 ):
-    # Mixing, drop-path and AutoAugment draw random numbers: the RNG must survive the
-    # kill.
-    recipe = [
-        "--model",
-        "vit_laptop",
-        "--epochs",
-        "3",
-        "--batch-size",
-        "8",
-        "--mixup-alpha",
-        "0.5",
-        "--cutmix-alpha",
-        "1.0",
-        "--drop-path",
-        "0.1",
-        "--autoaugment",
-        "autoaugment",
-        "--data-dir",
-        str(tiny_cifar),
-        "--quiet",
-        "--threads",
-        "1",
-    ]
+    # Mixing, drop-path and AutoAugment draw random numbers: the RNG must survive.
+    recipe = argv("--model vit_laptop --epochs 3 --batch-size 8 --mixup-alpha 0.5",
+                  "--cutmix-alpha 1.0 --drop-path 0.1 --autoaugment autoaugment",
+                  "--quiet --threads 1 --data-dir", tiny_cifar)  # fmt: skip
     straight, killed = tmp_path / "straight", tmp_path / "killed"
-    p = start(*recipe, "--out", str(killed))
+    p = subprocess.Popen([sys.executable, "-m", "vit_core.train", *recipe,
+                          "--out", str(killed)], stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.time() + 300
     while not (killed / "train_state.pt").exists() and p.poll() is None:
         assert time.time() < deadline
@@ -108,17 +80,16 @@ def test_a_run_killed_mid_epoch_resumes_with_no_flags_to_the_same_weights(
     os.kill(p.pid, signal.SIGKILL)
     p.wait()
     assert read(killed / "checkpoint.json")["epoch"] == 1  # killed before epoch 2 ended
-    r = cli("--resume", str(killed))
+    r = cli("--resume", killed)
     assert r.returncode == 0, r.stderr
-    assert cli(*recipe, "--out", str(straight)).returncode == 0
+    assert cli(*recipe, "--out", straight).returncode == 0
     a = load_file(straight / "checkpoint.safetensors")
     b = load_file(killed / "checkpoint.safetensors")
     assert a.keys() == b.keys()
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
-    assert [m["train_loss"] for m in metrics(straight)] == [
-        m["train_loss"] for m in metrics(killed)
-    ]
+    losses = [[m["train_loss"] for m in metrics(run)] for run in (straight, killed)]
+    assert losses[0] == losses[1]
 
 
 def assert_one_line_error(r, *words):
@@ -129,64 +100,53 @@ def assert_one_line_error(r, *words):
     assert all(w in lines[0] for w in words), lines[0]
 
 
-def test_resume_says_what_is_wrong(tiny_cifar, tmp_path):
+@pytest.fixture
+def stopped_run(tiny_cifar, tmp_path):
+    """A 2-epoch run stopped after its first, by the command line."""
     run = tmp_path / "run"
     r = cli(
-        *FAST,
-        "--epochs",
-        "2",
-        "--stop-after",
-        "1",
-        "--data-dir",
-        str(tiny_cifar),
-        "--out",
-        str(run),
+        *argv(FAST, "--epochs 2 --stop-after 1 --data-dir", tiny_cifar, "--out", run)
     )
     assert r.returncode == 0, r.stderr
-    assert_one_line_error(
-        cli("--resume", str(run), "--lr", "0.1"), "--lr", "would change"
-    )
-    assert_one_line_error(cli("--resume", str(run), "--model", "vit_laptop"), "--model")
-    assert cli("--resume", str(run), "--quiet").returncode == 0
-    assert_one_line_error(cli("--resume", str(run)), "already finished")
-    assert_one_line_error(
-        cli(*FAST, "--data-dir", str(tiny_cifar), "--out", str(run)),
-        "already holds a run",
-        "--resume",
-    )
+    return run
+
+
+def test_resume_says_what_is_wrong(stopped_run, tiny_cifar, tmp_path):
+    run = stopped_run
+    assert_one_line_error(cli("--resume", run, "--lr", "0.1"), "--lr", "would change")
+    assert_one_line_error(cli("--resume", run, "--model", "vit_laptop"), "--model")
+    assert cli("--resume", run, "--quiet").returncode == 0
+    assert_one_line_error(cli("--resume", run), "already finished")
+    again = cli(*argv(FAST, "--data-dir", tiny_cifar, "--out", run))
+    assert_one_line_error(again, "already holds a run", "--resume")
     (run / "train_state.pt").unlink()  # as if killed before the first epoch ended
-    assert_one_line_error(cli("--resume", str(run)), "nothing to resume yet", "--debug")
-    assert_one_line_error(cli("--resume", str(tmp_path / "nowhere")), "nowhere")
+    assert_one_line_error(cli("--resume", run), "nothing to resume yet", "--debug")
+    assert_one_line_error(cli("--resume", tmp_path / "nowhere"), "nowhere")
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage"])
+def test_damaged_checkpoint_is_named_by_resume_and_evaluate(stopped_run, damage):
+    weights = stopped_run / "checkpoint.safetensors"
+    bad = weights.read_bytes()[:5000] if damage == "truncate" else b"\x00garbage" * 100
+    weights.write_bytes(bad)
+    for r in (
+        cli("--resume", stopped_run),
+        cli("--checkpoint", stopped_run, module="vit_core.evaluate"),
+    ):
+        assert_one_line_error(r, "checkpoint.safetensors", "truncated or corrupt")
 
 
 def test_time_budget_ends_on_time_and_keeps_its_results(tiny_cifar, tmp_path):
-    train(
-        parse_args(
-            [
-                "--preset",
-                "laptop",
-                "--time-budget",
-                "5s",
-                "--data-dir",
-                str(tiny_cifar),
-                "--quiet",
-                "--threads",
-                "1",
-                "--out",
-                str(tmp_path),
-            ]
-        )
-    )
+    train(parse_args(argv("--preset laptop --time-budget 5s --quiet --threads 1",
+                          "--data-dir", tiny_cifar, "--out", tmp_path)))  # fmt: skip
     summary = read(tmp_path / "summary.json")
     assert summary["stopped_by"] == "time budget"
     assert 5.0 <= summary["train_seconds"] <= 6.5
-    assert not float(
-        summary["epochs"]
-    ).is_integer()  # the last epoch, cut short, as a fraction
+    # the last epoch, cut short, counts as a fraction
+    assert not float(summary["epochs"]).is_integer()
     assert (tmp_path / "checkpoint.safetensors").is_file()
-    assert (
-        metrics(tmp_path)[-1]["lr"] < 1e-4
-    )  # the cosine reached its end when the time ran out
+    # the cosine reached its end when the time ran out
+    assert metrics(tmp_path)[-1]["lr"] < 1e-4
 
 
 def test_non_finite_loss_stops_at_the_step_and_keeps_the_last_good_checkpoint(
@@ -203,9 +163,8 @@ def test_non_finite_loss_stops_at_the_step_and_keeps_the_last_good_checkpoint(
         def forward_with_nan(x):
             if model.training:
                 calls["n"] += 1
-                if (
-                    calls["n"] == 11
-                ):  # step 11 = the 3rd step of epoch 2 (8 steps an epoch)
+                # step 11 = the 3rd step of epoch 2 (8 steps an epoch)
+                if calls["n"] == 11:
                     return forward(x) * float("nan")
             return forward(x)
 
@@ -214,73 +173,26 @@ def test_non_finite_loss_stops_at_the_step_and_keeps_the_last_good_checkpoint(
 
     monkeypatch.setattr(T, "create_model", poisoned)
     with pytest.raises(NonFiniteLoss, match="step 11 \\(epoch 2\\)"):
-        train(
-            parse_args(
-                FAST
-                + [
-                    "--mixup-alpha",
-                    "0",
-                    "--cutmix-alpha",
-                    "0",
-                    "--batch-size",
-                    "40",
-                    "--data-dir",
-                    str(tiny_cifar),
-                    "--out",
-                    str(tmp_path),
-                ]
-            )
+        fast_run(
+            tiny_cifar, tmp_path, "--mixup-alpha 0 --cutmix-alpha 0 --batch-size 40"
         )
     assert read(tmp_path / "checkpoint.json")["epoch"] == 1
 
 
 def test_ema_evaluates_both_and_saves_the_average(tiny_cifar, tmp_path):
-    train(
-        parse_args(
-            FAST
-            + [
-                "--epochs",
-                "1",
-                "--ema",
-                "--ema-decay",
-                "0.9",
-                "--data-dir",
-                str(tiny_cifar),
-                "--out",
-                str(tmp_path),
-            ]
-        )
-    )
+    fast_run(tiny_cifar, tmp_path, "--epochs 1 --ema --ema-decay 0.9")
     row = metrics(tmp_path)[-1]
     assert {"test_accuracy", "test_accuracy_raw"} <= set(row)
     assert read(tmp_path / "checkpoint.json")["weights"] == "ema"
     saved = load_file(tmp_path / "checkpoint.safetensors")
     state = torch.load(tmp_path / "train_state.pt", weights_only=True)
-    ema = {
-        k.removeprefix("module."): v
-        for k, v in state["ema"].items()
-        if k != "n_averaged"
-    }
+    ema = {k.removeprefix("module."): v for k, v in state["ema"].items()}
     assert torch.equal(saved["head.weight"], ema["head.weight"])
     assert not torch.equal(saved["head.weight"], state["weights"]["head.weight"])
 
 
 def test_bf16_trains_and_is_recorded(tiny_cifar, tmp_path):
-    summary = train(
-        parse_args(
-            FAST
-            + [
-                "--epochs",
-                "1",
-                "--precision",
-                "bf16",
-                "--data-dir",
-                str(tiny_cifar),
-                "--out",
-                str(tmp_path),
-            ]
-        )
-    )
+    summary = fast_run(tiny_cifar, tmp_path, "--epochs 1 --precision bf16")
     assert summary["recipe"]["precision"] == "bf16"
     assert torch.isfinite(torch.tensor(metrics(tmp_path)[0]["train_loss"]))
 
@@ -289,24 +201,7 @@ def test_bf16_trains_and_is_recorded(tiny_cifar, tmp_path):
 def test_compile_trains_and_saves_weights_an_eager_model_loads(tiny_cifar, tmp_path):
     from vit_core.checkpoint import load_checkpoint
 
-    train(
-        parse_args(
-            FAST
-            + [
-                "--epochs",
-                "1",
-                "--compile",
-                "--model",
-                "vit_laptop",
-                "--depth",
-                "1",
-                "--data-dir",
-                str(tiny_cifar),
-                "--out",
-                str(tmp_path),
-            ]
-        )
-    )
+    fast_run(tiny_cifar, tmp_path, "--epochs 1 --compile --model vit_laptop --depth 1")
     model, _ = load_checkpoint(tmp_path)
     assert read(tmp_path / "summary.json")["invocation"].count("--compile") == 1
     assert not any(k.startswith("_orig_mod") for k in model.state_dict())
@@ -314,27 +209,11 @@ def test_compile_trains_and_saves_weights_an_eager_model_loads(tiny_cifar, tmp_p
 
 def test_val_split_selects_on_held_out_images_and_tests_once(tiny_cifar, tmp_path):
     log = tmp_path / "experiments.jsonl"
-    train(
-        parse_args(
-            FAST
-            + [
-                "--epochs",
-                "2",
-                "--val-split",
-                "64",
-                "--data-dir",
-                str(tiny_cifar),
-                "--out",
-                str(tmp_path / "run"),
-                "--log-to",
-                str(log),
-            ]
-        )
-    )
+    fast_run(tiny_cifar, tmp_path / "run", f"--epochs 2 --val-split 64 --log-to {log}")
     rows = metrics(tmp_path / "run")
     assert "val_accuracy" in rows[0] and "test_accuracy" not in rows[0]
     assert {"val_accuracy", "test_accuracy"} <= set(rows[-1])
-    record = json.loads(log.read_text())
+    record = read(log)
     assert record["recipe"]["val_split"] == 64 and record["val_accuracy"] is not None
     # 256 training images left, batch 64: 4 steps an epoch
     assert read(tmp_path / "run" / "summary.json")["steps"] == 8
@@ -345,58 +224,26 @@ def test_weight_decay_skips_norms_biases_and_embeddings():
     cfg = parse_args(["--weight-decay", "0.05"])
     decay, no_decay = build_optimizer(model, cfg, torch.device("cpu")).param_groups
     names = {id(p): n for n, p in model.named_parameters()}
-    decayed = {names[id(p)] for p in decay["params"]}
     assert decay["weight_decay"] == 0.05 and no_decay["weight_decay"] == 0.0
-    assert decayed == {
-        n
-        for n, p in model.named_parameters()
-        if p.ndim >= 2 and n not in ("cls_token", "pos_embed")
-    }
-    assert {"cls_token", "pos_embed", "norm.weight", "head.bias"} <= {
-        names[id(p)] for p in no_decay["params"]
-    }
+    embeddings = ("cls_token", "pos_embed")
+    matrices = {n for n, p in model.named_parameters() if p.ndim >= 2}
+    assert {names[id(p)] for p in decay["params"]} == matrices - set(embeddings)
+    skipped = {names[id(p)] for p in no_decay["params"]}
+    assert {*embeddings, "norm.weight", "head.bias"} <= skipped
 
 
 @pytest.mark.parametrize(
-    "args, words",
+    "flags, words",
     [
-        (["--model", "vit_huge"], ["unknown model 'vit_huge'"]),
-        (["--epochs", "0"], ["--epochs", "0"]),
-        (["--patch-size", "5"], ["patch size 5", "32"]),
-        (["--data-dir", "/nonexistent/cifar"], ["/nonexistent/cifar", "--download"]),
-        (["--time-budget", "soon"], ["duration", "soon"]),
+        ("--model vit_huge", ["unknown model 'vit_huge'"]),
+        ("--epochs 0", ["--epochs", "0"]),
+        ("--patch-size 5", ["patch size 5", "32"]),
+        ("--data-dir /nonexistent/cifar", ["/nonexistent/cifar", "--download"]),
+        ("--time-budget soon", ["duration", "soon"]),
     ],
 )
-def test_bad_training_input_is_one_clear_line(tmp_path, args, words):
-    assert_one_line_error(cli(*FAST, "--out", str(tmp_path), *args), *words)
-
-
-@pytest.mark.parametrize("damage", ["truncate", "garbage"])
-def test_damaged_checkpoint_is_named_by_resume_and_evaluate(
-    tiny_cifar, tmp_path, damage
-):
-    run = tmp_path / "run"
-    r = cli(
-        *FAST,
-        "--epochs",
-        "2",
-        "--stop-after",
-        "1",
-        "--data-dir",
-        str(tiny_cifar),
-        "--out",
-        str(run),
-    )
-    assert r.returncode == 0, r.stderr
-    weights = run / "checkpoint.safetensors"
-    weights.write_bytes(
-        weights.read_bytes()[:5000] if damage == "truncate" else b"\x00garbage" * 100
-    )
-    for r in (
-        cli("--resume", str(run)),
-        cli("--checkpoint", str(run), module="vit_core.evaluate"),
-    ):
-        assert_one_line_error(r, "checkpoint.safetensors", "truncated or corrupt")
+def test_bad_training_input_is_one_clear_line(tmp_path, flags, words):
+    assert_one_line_error(cli(*argv(FAST, "--out", tmp_path, flags)), *words)
 
 
 @needs_data
@@ -406,16 +253,9 @@ def test_shipped_checkpoint_reproduces_its_recorded_accuracy():
     for name in shipped():
         card = pretrained_card(name)
         if card["data"] != describe_data():
-            pytest.skip(
-                f"{name} was measured on {card['data']}, this is {describe_data()}"
-            )
-        r = cli(
-            "--checkpoint",
-            str(pretrained_path(name)),
-            "--json",
-            module="vit_core.evaluate",
-        )
+            pytest.skip(f"{name} was measured on {card['data']}, not this data")
+        path = pretrained_path(name)
+        r = cli("--checkpoint", path, "--json", module="vit_core.evaluate")
         assert r.returncode == 0, r.stderr
-        assert json.loads(r.stdout)["accuracy"] == pytest.approx(
-            card["test_accuracy"], abs=1e-4
-        )
+        accuracy = json.loads(r.stdout)["accuracy"]
+        assert accuracy == pytest.approx(card["test_accuracy"], abs=1e-4)

@@ -9,48 +9,31 @@ import sys
 
 import pytest
 import torch
+from conftest import argv
 
 from vit_core.checkpoint import load_checkpoint, save_checkpoint
 from vit_core.errors import CheckpointError
 from vit_core.registry import create_model
 from vit_core.train import parse_args, train
 
-TINY = ["--quiet", "--threads", "1"]
+TINY = "--quiet --threads 1"
 
 
-def metrics(run):
-    return [
-        json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()
-    ]
+def read(path):
+    return json.loads(path.read_text())
 
 
 def test_1_a_time_budget_run_that_reaches_its_epochs_first_still_ends_its_cosine(
     tiny_cifar, tmp_path
 ):
     # 320 images, batch 64: 5 steps an epoch, 10 in all, long before an hour is up.
-    train(
-        parse_args(
-            [
-                "--preset",
-                "laptop",
-                "--epochs",
-                "2",
-                "--time-budget",
-                "1h",
-                "--data-dir",
-                str(tiny_cifar),
-                "--out",
-                str(tmp_path),
-                *TINY,
-            ]
-        )
-    )
-    summary = json.loads((tmp_path / "summary.json").read_text())
+    train(parse_args(argv("--preset laptop --epochs 2 --time-budget 1h", TINY,
+                          "--data-dir", tiny_cifar, "--out", tmp_path)))  # fmt: skip
+    summary = read(tmp_path / "summary.json")
     assert summary["stopped_by"] == "epochs" and summary["epochs"] == 2
-    peak = parse_args(["--preset", "laptop"]).lr
-    assert (
-        metrics(tmp_path)[-1]["lr"] < 0.1 * peak
-    )  # the last step is near the end of the cosine
+    last = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
+    # the last step is near the end of the cosine, not at its peak
+    assert last["lr"] < 0.1 * parse_args(["--preset", "laptop"]).lr
 
 
 WORKER = """
@@ -88,68 +71,31 @@ def test_2_under_ddp_every_process_follows_rank_0s_clock(tiny_cifar, tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     out = tmp_path / "run"
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc_per_node=2",
-            f"--master_port={free_port()}",
-            str(script),
-            "--preset",
-            "laptop",
-            "--time-budget",
-            "4s",
-            "--data-dir",
-            str(tiny_cifar),
-            "--device",
-            "cpu",
-            "--out",
-            str(out),
-            *TINY,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    command = argv(sys.executable, "-m torch.distributed.run --nproc_per_node=2",
+                   f"--master_port={free_port()}", script,
+                   "--preset laptop --time-budget 4s --device cpu", TINY,
+                   "--data-dir", tiny_cifar, "--out", out)  # fmt: skip
+    r = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
-    ranks = [json.loads((out / f"rank{i}.json").read_text()) for i in range(2)]
+    ranks = [read(out / f"rank{i}.json") for i in range(2)]
     assert len(ranks[0]["lrs"]) > 10
-    assert (
-        ranks[0]["lrs"] == ranks[1]["lrs"]
-    )  # the same schedule, to the bit, and the same stop
-    summary = json.loads((out / "summary.json").read_text())
+    # the same schedule, to the bit, and the same stop
+    assert ranks[0]["lrs"] == ranks[1]["lrs"]
+    summary = read(out / "summary.json")
     assert summary["processes"] == 2 and summary["stopped_by"] == "time budget"
-    # global batch 64 over 2 processes, 320 images: 5 steps an epoch on each
     assert summary["steps"] == len(ranks[0]["lrs"])
-    assert (
-        ranks[0]["seed"] != ranks[1]["seed"]
-    )  # own masks and augmentation per process
+    # each process draws its own drop-path masks and augmentations
+    assert ranks[0]["seed"] != ranks[1]["seed"]
 
 
 def test_3_a_python_call_records_its_own_command_not_the_kernels(
     tiny_cifar, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr(
-        sys, "argv", ["ipykernel_launcher.py", "-f", "/tmp/kernel-1234.json"]
-    )
-    train(
-        parse_args(
-            [
-                "--debug",
-                "--epochs",
-                "1",
-                "--autoaugment",
-                "none",
-                "--data-dir",
-                str(tiny_cifar),
-                "--out",
-                str(tmp_path),
-                *TINY,
-            ]
-        )
-    )
-    command = json.loads((tmp_path / "checkpoint.json").read_text())["command"]
+    kernel = ["ipykernel_launcher.py", "-f", "/tmp/kernel-1234.json"]
+    monkeypatch.setattr(sys, "argv", kernel)
+    train(parse_args(argv("--debug --epochs 1 --autoaugment none", TINY,
+                          "--data-dir", tiny_cifar, "--out", tmp_path)))  # fmt: skip
+    command = read(tmp_path / "checkpoint.json")["command"]
     assert "kernel-1234" not in command
     assert command.startswith("python -m vit_core.train") and "--epochs 1" in command
 
@@ -158,26 +104,9 @@ def test_4_train_leaves_the_callers_threads_and_rng_alone(tiny_cifar, tmp_path):
     before_threads = torch.get_num_threads()
     torch.manual_seed(1234)
     before_rng = torch.get_rng_state()
-    train(
-        parse_args(
-            [
-                "--debug",
-                "--epochs",
-                "1",
-                "--autoaugment",
-                "none",
-                "--threads",
-                str(before_threads + 1),
-                "--seed",
-                "7",
-                "--data-dir",
-                str(tiny_cifar),
-                "--out",
-                str(tmp_path),
-                "--quiet",
-            ]
-        )
-    )
+    train(parse_args(argv("--debug --epochs 1 --autoaugment none --quiet --seed 7",
+                          f"--threads {before_threads + 1}",
+                          "--data-dir", tiny_cifar, "--out", tmp_path)))  # fmt: skip
     assert torch.get_num_threads() == before_threads
     assert torch.equal(torch.get_rng_state(), before_rng)
 
