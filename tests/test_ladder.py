@@ -2,7 +2,12 @@
 
 import pytest
 
-from vit_core.course.ladder import ladder_figure, ladder_rows, ladder_sentences
+from vit_core.course.ladder import (
+    ladder_figure,
+    ladder_rows,
+    ladder_sentences,
+    sweep_table,
+)
 
 
 def record(rung, seed, test, val, epochs=3):
@@ -61,3 +66,29 @@ def test_figure_has_a_bar_per_rung_and_a_dot_per_seed():
     ax = fig.axes[0]
     assert len(ax.patches) == 4
     assert sum(len(line.get_xdata()) for line in ax.lines) == 8
+
+
+def sweep(optimizer, lr, val):
+    return {
+        "kind": "sweep",
+        "optimizer": optimizer,
+        "lr": lr,
+        "epochs": 1,
+        "val_accuracy": val,
+    }
+
+
+def test_sweep_flags_a_chosen_rate_at_the_edge():
+    table = sweep_table(
+        [
+            sweep("sgd", 0.01, 0.2),
+            sweep("sgd", 0.1, 0.4),  # best and the largest tried
+            sweep("adamw", 5e-4, 0.3),
+            sweep("adamw", 1e-3, 0.5),  # best, inside the range
+            sweep("adamw", 2e-3, 0.4),
+        ]
+    )
+    chosen = dict(zip(table["lr"], table["chosen"]))
+    assert chosen[0.1] == "yes, at the edge of the sweep"
+    assert chosen[1e-3] == "yes"
+    assert chosen[0.01] == chosen[5e-4] == ""

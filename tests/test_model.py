@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from vit_core.model import ViTConfig, count_params, sincos_pos_embed_2d
-from vit_core.registry import MODEL_NAMES, create_model
+from vit_core.registry import MODEL_NAMES, create_model, flops_per_image
 
 
 def timm_twin(cfg: ViTConfig):
@@ -86,6 +86,27 @@ def test_resnet18_has_the_standard_size_and_output():
     model = create_model("resnet18")
     assert 11.1e6 < count_params(model) < 11.2e6
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_flops_of_a_plain_vit_add_up_from_its_matrix_products():
+    """vit_laptop_plain: 64 tokens of width 128, 4 blocks, 4 heads, MLP ratio 2,
+    average pooling; a multiply-add is 2 FLOPs."""
+    T, D, H, depth = 64, 128, 4, 4
+    patch_embed = T * (3 * 4 * 4) * D
+    linears = T * (D * 3 * D + D * D + 2 * D * 2 * D)
+    attention = H * 2 * T * T * (D // H)  # q @ k^T and weights @ v
+    head = D * 10
+    macs = patch_embed + depth * (linears + attention) + head
+    model = create_model("vit_laptop_plain").train()
+    assert flops_per_image(model) == 2 * macs
+    assert model.training, "counting must not leave the model in eval mode"
+
+
+def test_resnet8_is_a_laptop_sized_cnn():
+    resnet8, laptop = create_model("resnet8"), create_model("vit_laptop")
+    assert count_params(resnet8) < count_params(laptop)
+    assert flops_per_image(resnet8) < 1.5 * flops_per_image(laptop)
+    assert resnet8(torch.randn(2, 3, 32, 32)).shape == (2, 10)
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)

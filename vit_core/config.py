@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass, field, fields, replace
 
 from .precision import PRECISIONS
-from .registry import MODEL_NAMES
+from .registry import MODEL_NAMES, OTHER_MODELS
 from .schedule import parse_duration
 
 DEBUG_TRAIN, DEBUG_TEST = 512, 256  # images in a --debug run: seconds on a CPU
@@ -172,7 +172,7 @@ class TrainConfig:
     def model_overrides(self) -> dict:
         """Keyword arguments for ``create_model``: the architecture flags that were
         set."""
-        if self.model == "resnet18":
+        if self.model in OTHER_MODELS:
             return {}
         given = {
             k: getattr(self, k) for k in ARCH_FIELDS if getattr(self, k) is not None

@@ -128,7 +128,8 @@ def ladder_table(rows: list[dict]):
 
 def sweep_table(records: list[dict]):
     """The learning-rate sweep: one row per run, the chosen rate (best validation
-    accuracy) of each optimizer marked."""
+    accuracy) of each optimizer marked, and flagged when it is the smallest or largest
+    rate tried: a wider sweep might then find a better one."""
     import pandas as pd
 
     runs = [r for r in records if r["kind"] == "sweep"]
@@ -138,6 +139,14 @@ def sweep_table(records: list[dict]):
         )
         for o in {r["optimizer"] for r in runs}
     }
+    tried = {o: [r["lr"] for r in runs if r["optimizer"] == o] for o in best}
+
+    def chosen(r: dict) -> str:
+        if best[r["optimizer"]] is not r:
+            return ""
+        edge = r["lr"] in (min(tried[r["optimizer"]]), max(tried[r["optimizer"]]))
+        return "yes, at the edge of the sweep" if edge else "yes"
+
     return pd.DataFrame(
         [
             {
@@ -145,7 +154,7 @@ def sweep_table(records: list[dict]):
                 "lr": r["lr"],
                 "epochs": r["epochs"],
                 "val acc. (%)": round(100 * r["val_accuracy"], 2),
-                "chosen": "yes" if best[r["optimizer"]] is r else "",
+                "chosen": chosen(r),
             }
             for r in runs
         ]

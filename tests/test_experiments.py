@@ -1,0 +1,86 @@
+"""scripts/experiments.py on a tiny fake CIFAR-10: plans, records, skips what is done,
+and refuses a time-budget run on a busy machine."""
+
+import importlib.util
+import json
+
+import pytest
+from conftest import ROOT, argv
+
+spec = importlib.util.spec_from_file_location(
+    "experiments", ROOT / "scripts" / "experiments.py"
+)
+experiments = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(experiments)
+
+FIELDS = {
+    "seed",
+    "epochs",
+    "test_accuracy",
+    "val_accuracy",
+    "command",
+    "commit",
+    "device",
+    "torch",
+    "data",
+    "train_seconds",
+    "img_per_s",
+    "load_avg_start",
+    "params",
+    "flops_per_image",
+    "curve",
+}
+
+
+def run(tmp_path, tiny_cifar, *words):
+    out = tmp_path / "records.json"
+    experiments.main(
+        argv(
+            *words,
+            "--data-dir",
+            tiny_cifar,
+            "--val-split 64 --out",
+            out,
+            "--runs",
+            tmp_path / "runs",
+        )
+    )
+    return json.loads(out.read_text())
+
+
+def test_sweep_then_one_rung_records_every_field_and_skips_what_is_done(
+    tmp_path, tiny_cifar, capsys
+):
+    sweep = run(tmp_path, tiny_cifar, "sweep")
+    assert [r["lr"] for r in sweep] == [0.01, 0.03, 0.1, 5e-4, 1e-3, 2e-3]
+    records = run(tmp_path, tiny_cifar, "ladder --rung 3 --seed 1 --epochs 2")
+    rung = records[-1]
+    assert FIELDS <= set(rung) and rung["rung"] == 3 and rung["seed"] == 1
+    assert rung["lr"] == experiments.best_lrs(sweep)["adamw"]
+    assert [c["epoch"] for c in rung["curve"]] == [1.0, 2.0]
+    assert "--val-split 64" in rung["command"]
+    capsys.readouterr()
+    assert run(tmp_path, tiny_cifar, "ladder --rung 3 --seed 1 --epochs 2") == records
+    assert "0 run(s) to do" in capsys.readouterr().out
+
+
+def test_the_ladder_needs_the_sweep_first(tmp_path, tiny_cifar):
+    with pytest.raises(SystemExit, match="sweep is incomplete"):
+        run(tmp_path, tiny_cifar, "ladder --rung 1")
+
+
+def test_models_at_equal_epochs_record_compute_per_image(tmp_path, tiny_cifar):
+    records = run(tmp_path, tiny_cifar, "models --models resnet8 --epochs 1")
+    (record,) = records
+    assert record["model"] == "resnet8" and record["budget"] is None
+    assert record["flops_per_image"] > 0 and FIELDS <= set(record)
+
+
+def test_a_time_budget_run_refuses_a_busy_machine(tmp_path, tiny_cifar):
+    with pytest.raises(SystemExit, match="must have the machine to itself"):
+        run(
+            tmp_path,
+            tiny_cifar,
+            "models --models resnet8 --budget 5 --max-load 0 --patience 0",
+        )
+    assert not (tmp_path / "records.json").exists()
