@@ -137,7 +137,7 @@ def best_lrs(records: list[dict]) -> dict:
 def curve(metrics: Path) -> list[dict]:
     """Per epoch: the training loss and, where the run evaluated, the accuracies; the
     book draws learning curves from these, since run folders are not committed."""
-    keep = ("epoch", "train_loss", "val_accuracy", "test_accuracy")
+    keep = ("epoch", "train_seconds", "train_loss", "val_accuracy", "test_accuracy")
     rows = [json.loads(line) for line in metrics.read_text().splitlines()]
     return [{k: r[k] for k in keep if k in r} for r in rows]
 

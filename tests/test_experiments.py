@@ -58,6 +58,7 @@ def test_sweep_then_one_rung_records_every_field_and_skips_what_is_done(
     assert FIELDS <= set(rung) and rung["rung"] == 3 and rung["seed"] == 1
     assert rung["lr"] == experiments.best_lrs(sweep)["adamw"]
     assert [c["epoch"] for c in rung["curve"]] == [1.0, 2.0]
+    assert rung["curve"][-1]["train_seconds"] == rung["train_seconds"]
     assert "--val-split 64" in rung["command"]
     capsys.readouterr()
     assert run(tmp_path, tiny_cifar, "ladder --rung 3 --seed 1 --epochs 2") == records
