@@ -3,9 +3,13 @@
 import pytest
 
 from vit_core.course.ladder import (
+    crossover_figure,
+    crossover_rows,
+    crossover_sentences,
     ladder_figure,
     ladder_rows,
     ladder_sentences,
+    seed_comparison,
     sweep_table,
 )
 
@@ -61,6 +65,13 @@ def test_sentences_call_a_gain_within_the_spread_no_effect():
     assert "cost accuracy" in text[2]
 
 
+def test_seed_comparison_puts_the_measured_total_beside_the_claim():
+    text = seed_comparison(ladder_rows(RECORDS, epochs=3))
+    assert "78.3% -> 84.2% (+5.9 points)" in text
+    assert "51.00% -> 40.50% (-10.50 points)" in text
+    assert "the best rung is 2" in text
+
+
 def test_figure_has_a_bar_per_rung_and_a_dot_per_seed():
     fig = ladder_figure(ladder_rows(RECORDS, epochs=3), "test")
     ax = fig.axes[0]
@@ -92,3 +103,34 @@ def test_sweep_flags_a_chosen_rate_at_the_edge():
     assert chosen[0.1] == "yes, at the edge of the sweep"
     assert chosen[1e-3] == "yes"
     assert chosen[0.01] == chosen[5e-4] == ""
+
+
+def long_run(rung, test, curve):
+    return record(rung, 0, test, test, epochs=30) | {
+        "curve": [{"epoch": e + 1, "val_accuracy": v} for e, v in enumerate(curve)]
+    }
+
+
+def test_crossover_compares_the_same_rungs_at_two_lengths():
+    records = RECORDS[:-2] + [
+        long_run(2, 0.80, [0.5, 0.8]),
+        long_run(4, 0.90, [0.3, 0.6, 0.9]),
+    ]
+    rows = crossover_rows(records, short=3, long=30)
+    assert [(r["rung"], r["long_seeds"]) for r in rows] == [(2, 1), (4, 1)]
+    assert rows[1]["short"] == pytest.approx(40.5) and rows[1]["long"] == 90.0
+    text = crossover_sentences(rows, 3, 30)
+    assert "-20.00 points" in text[0] and "+10.00 points" in text[0]
+    assert "one seed" in text[0] and "the crossover" in text[1]
+    same = crossover_sentences(
+        crossover_rows(
+            RECORDS[:-2] + [long_run(2, 0.90, [0.9]), long_run(4, 0.80, [0.8])], 3, 30
+        ),
+        3,
+        30,
+    )
+    assert "No crossover by 30 epochs" in same[1]
+    fig = crossover_figure(records, short=3, long=30)
+    curves, ends = fig.axes
+    assert [len(line.get_xdata()) for line in curves.lines] == [2, 3]
+    assert len(ends.lines) == 2

@@ -9,9 +9,12 @@ the model's ``num_prefix_tokens``: 1 (the CLS token) for ``pool="cls"``, 0 for
 
 What does "the attention of the image" mean without a CLS token? An avg-pool model
 classifies the mean of the patch tokens. In the last layer, the mean of the attention
-rows is exactly the weights with which that mean token mixes the values, so **the mean
-attention over queries is the avg-pool equivalent of the CLS row**. :func:`pooled` reads
-either one, for raw attention and for rollout alike.
+rows is exactly the weights with which the attention sub-layer mixes the values into
+that mean token, so **the mean attention over queries is the avg-pool equivalent of the
+CLS row**. Like the CLS row, it describes the attention sub-layer only: the residual
+path around it and the MLP after it also feed the pooled token, and no attention weight
+accounts for them. :func:`pooled` reads either one, for raw attention and for rollout
+alike.
 """
 
 from __future__ import annotations
@@ -52,7 +55,8 @@ def attention_maps(
 
 
 def pooled(mat: torch.Tensor, num_prefix: int) -> torch.Tensor:
-    """(..., T, T) -> (..., N): what the classified token reads from each patch.
+    """(..., T, T) -> (..., N): the weights with which the attention sub-layer mixes
+    each patch into the classified token (residual path and MLP not included).
 
     CLS models: the CLS row over the patch keys. Avg-pool models: the mean over query
     rows.
@@ -63,7 +67,11 @@ def pooled(mat: torch.Tensor, num_prefix: int) -> torch.Tensor:
 
 
 def fuse_heads(attn: torch.Tensor, fusion: str = "mean") -> torch.Tensor:
-    """(B, L, H, T, T) -> (B, L, T, T): mean, max or min over the heads."""
+    """(B, L, H, T, T) -> (B, L, T, T): mean, max or min over the heads.
+
+    Rollout's paper averages the heads; max and min come from Gildenblat's vit-explain
+    (https://github.com/jacobgil/vit-explain).
+    """
     if fusion == "mean":
         return attn.mean(dim=2)
     if fusion == "max":
@@ -75,7 +83,11 @@ def fuse_heads(attn: torch.Tensor, fusion: str = "mean") -> torch.Tensor:
 
 def discard_lowest(attn: torch.Tensor, ratio: float, num_prefix: int) -> torch.Tensor:
     """Zero the lowest ``ratio`` of each row (..., T, T); never the attention to itself
-    or to the CLS token."""
+    or to the CLS token.
+
+    The discard ratio comes from Gildenblat's vit-explain, which drops the lowest
+    entries of the whole matrix; here each row drops its own.
+    """
     T = attn.shape[-1]
     i = torch.arange(T, device=attn.device)
     # (T, T): itself, or a CLS key
@@ -117,10 +129,13 @@ def rollout(
     each input token.
 
     Per layer: fuse the heads, optionally discard the weakest attentions, add the
-    identity for the residual connection and re-normalize the rows (with no discarding
-    that is the paper's 0.5 A + 0.5 I); then multiply the layers from ``start_layer``
-    up. attn (B, L, H, T, T) -> (B, T, T), rows summing to 1 (or (B, L - start_layer, T,
-    T) with ``cumulative``: the rollout up to each layer).
+    identity for the residual connection and re-normalize the rows; then multiply the
+    layers from ``start_layer`` up. With the defaults (mean fusion, no discarding) that
+    is the paper's rollout, 0.5 A + 0.5 I per layer. Max/min fusion and the discard
+    ratio are not in the paper: they come from Jacob Gildenblat's vit-explain
+    (https://github.com/jacobgil/vit-explain). attn (B, L, H, T, T) -> (B, T, T), rows
+    summing to 1 (or (B, L - start_layer, T, T) with ``cumulative``: the rollout up to
+    each layer).
     """
     A = fuse_heads(attn[:, start_layer:], fusion)  # (B, L', T, T)
     if discard_ratio > 0:
@@ -146,8 +161,8 @@ def class_rollout(
     model, images_uint8: torch.Tensor, target, cumulative: bool = False
 ) -> torch.Tensor:
     """Gradient-weighted attention rollout for class ``target`` (Chefer, Gur & Wolf,
-    2021, "Generic attention-model explainability"): per layer A_bar = mean over heads
-    of relu(grad * attn), and R <- R + A_bar @ R from R = I.
+    ICCV 2021, "Generic attention-model explainability"): per layer A_bar = mean over
+    heads of relu(grad * attn), and R <- R + A_bar @ R from R = I.
 
     Returns the relevance the layers add, R - I: (B, T, T), or (B, L, T, T) with
     ``cumulative``. Read its :func:`pooled` row for the map of the image. ``target`` is

@@ -38,7 +38,7 @@ class ViTConfig:
     mlp_ratio: float = 4.0
     qkv_bias: bool = True
     pool: str = "cls"  # "cls": classify the CLS token; "avg": mean of the patch tokens
-    pos_embed: str = "learned"  # "learned" or "sincos" (fixed 2-D sin-cos, as in MAE)
+    pos_embed: str = "learned"  # "learned" or "sincos" (fixed 2-D sin-cos)
     dropout: float = 0.0  # on the embeddings, attention/MLP outputs and before the head
     # stochastic depth rate of the last block; linear from 0 in the first
     drop_path: float = 0.0
@@ -268,8 +268,9 @@ class Block(nn.Module):
 def sincos_pos_embed_2d(
     embed_dim: int, grid_size: int, cls_token: bool
 ) -> torch.Tensor:
-    """Fixed 2-D sin-cos position embedding (MAE's recipe): half the channels encode the
-    row, half the column."""
+    """Fixed 2-D sin-cos position embedding: the first half of the channels encodes the
+    row, the second half the column. (MAE's code, ``meshgrid(grid_w, grid_h)``, puts
+    the column first: the same scheme with its halves swapped.)"""
     if embed_dim % 4 != 0:
         raise ValueError(
             "sin-cos position embedding needs embed_dim divisible by 4, got "

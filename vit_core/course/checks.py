@@ -299,9 +299,10 @@ def check_sincos(fn):
             continue
         if _close(out, _sincos_ref(D, G, rows_first=False)):
             raise CheckFailed(
-                "rows and columns are swapped: the first half of the channels encodes "
-                "the row (y), "
-                "the second half the column (x)"
+                "rows and columns are swapped: in this course the first half of the "
+                "channels encodes the row (y), the second half the column (x). (MAE's "
+                "code orders the halves the other way, column first; a port of it "
+                "needs its halves swapped.)"
             )
         if _close(out, _sincos_ref(D, G, interleave=True)) or _close(
             out, _sincos_ref(D, G, False, True)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 # The seed's claimed ladder (its README; claims, not measurements), by our rung numbers.
 SEED_CLAIMS = {1: "78.3%", 2: "+1.8", 3: "+1.3", 4: "+0.8", 5: "+0.9", 6: "+0.6"}
+SEED_BASELINE, SEED_COMBINED = 78.3, 84.2  # its "Baseline (SGD)" and "All Combined"
 
 
 def load_records(path) -> list[dict] | None:
@@ -71,6 +72,20 @@ def ladder_sentences(rows: list[dict]) -> list[str]:
             f"{row['name']}: {gain:+.2f} points (seed spread {noise:.2f}): {verdict}."
         )
     return out
+
+
+def seed_comparison(rows: list[dict]) -> str:
+    """The whole ladder's measured gain beside the seed's claimed one."""
+    first, last = rows[0], rows[-1]
+    best = max(rows, key=lambda r: r["test_mean"])
+    return (
+        f"The seed claims {SEED_BASELINE}% -> {SEED_COMBINED}% "
+        f"({SEED_COMBINED - SEED_BASELINE:+.1f} points) for ViT-Tiny after 100 GPU "
+        f"epochs. Measured here, rung {first['rung']} -> rung {last['rung']}: "
+        f"{first['test_mean']:.2f}% -> {last['test_mean']:.2f}% "
+        f"({last['test_mean'] - first['test_mean']:+.2f} points); the best rung is "
+        f"{best['rung']} ({best['name']}, {best['test_mean']:.2f}%)."
+    )
 
 
 def ladder_figure(rows: list[dict], title: str):
@@ -159,3 +174,76 @@ def sweep_table(records: list[dict]):
             for r in runs
         ]
     )
+
+
+def crossover_rows(records: list[dict], short: int, long: int) -> list[dict]:
+    """For each rung trained at both lengths: its mean test accuracy (points) at the
+    short length and at the long one, and the number of seeds of each."""
+    short_rows = {r["rung"]: r for r in ladder_rows(records, short)}
+    return [
+        {
+            "rung": row["rung"],
+            "name": row["name"],
+            "short": short_rows[row["rung"]]["test_mean"],
+            "short_seeds": short_rows[row["rung"]]["seeds"],
+            "short_spread": short_rows[row["rung"]]["test_spread"],
+            "long": row["test_mean"],
+            "long_seeds": row["seeds"],
+        }
+        for row in ladder_rows(records, long)
+        if row["rung"] in short_rows
+    ]
+
+
+def crossover_sentences(rows: list[dict], short: int, long: int) -> list[str]:
+    """How the order of the first and last rung measured at both lengths changes with
+    the length of the run, with the seed spread that says how much a gap means."""
+    if len(rows) < 2:
+        return []
+    a, b = rows[0], rows[-1]
+    gap_short, gap_long = b["short"] - a["short"], b["long"] - a["long"]
+    noise = max(a["short_spread"], b["short_spread"])
+    seeds = "one seed" if b["long_seeds"] == 1 else f"{b['long_seeds']} seeds"
+    if (gap_short < 0) == (gap_long < 0):
+        verdict = f"No crossover by {long} epochs: the order is the same at both."
+    elif min(abs(gap_short), abs(gap_long)) > noise:
+        verdict = "The order flips with the length of the run: the crossover."
+    else:
+        verdict = (
+            "The order flips, but a gap is within the seed spread at "
+            f"{short} epochs ({noise:.2f} points): no crossover is established."
+        )
+    return [
+        f"At {short} epochs, rung {b['rung']} ({b['name']}) is {gap_short:+.2f} points "
+        f"from rung {a['rung']} ({a['name']}); at {long} epochs ({seeds}), "
+        f"{gap_long:+.2f} points.",
+        verdict,
+    ]
+
+
+def crossover_figure(records: list[dict], short: int, long: int):
+    """Left: each long run's validation accuracy per epoch. Right: each rung's test
+    accuracy at the short and the long length."""
+    import matplotlib.pyplot as plt
+
+    fig, (curves, ends) = plt.subplots(1, 2, figsize=(9, 3.2))
+    for r in records:
+        if r["kind"] == "ladder" and r["epochs"] == long:
+            points = [c for c in r.get("curve", []) if "val_accuracy" in c]
+            curves.plot(
+                [c["epoch"] for c in points],
+                [100 * c["val_accuracy"] for c in points],
+                label=f"{r['rung']}. {r['rung_name']} (seed {r['seed']})",
+            )
+    curves.set_xlabel("epoch")
+    curves.set_ylabel("validation accuracy (%)")
+    curves.set_title(f"{long}-epoch runs", fontsize=10)
+    curves.legend(fontsize=8)
+    for row in crossover_rows(records, short, long):
+        ends.plot([short, long], [row["short"], row["long"]], "o-", label=row["name"])
+    ends.set_xticks([short, long], [f"{short} epochs", f"{long} epochs"])
+    ends.set_ylabel("test accuracy (%)")
+    ends.set_title("the same rungs at two lengths", fontsize=10)
+    ends.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
