@@ -24,6 +24,7 @@ def record(rung, seed, test, val, epochs=3):
         "test_accuracy": test,
         "val_accuracy": val,
         "lr": 0.1,
+        "optimizer": "sgd",
     }
 
 
@@ -40,6 +41,8 @@ RECORDS = [
     {
         "kind": "sweep",
         "rung": 1,
+        "optimizer": "sgd",
+        "lr": 0.1,
         "epochs": 3,
         "test_accuracy": 0.99,
         "val_accuracy": 0.99,
@@ -56,6 +59,16 @@ def test_rows_have_mean_spread_and_gain_in_points():
         2.0
     )
     assert rows[3]["seeds"] == 2 and "gain" not in rows[0]
+
+
+def test_only_runs_at_the_sweeps_chosen_rate_count():
+    old_rate = record(1, 2, 0.10, 0.10) | {"lr": 0.03}
+    sweeps = [
+        sweep("sgd", 0.03, 0.2) | {"rung": 1},
+        sweep("sgd", 0.1, 0.4) | {"rung": 1},
+    ]
+    rows = ladder_rows(RECORDS + [old_rate] + sweeps, epochs=3)
+    assert rows[0]["seeds"] == 2 and rows[0]["test_mean"] == pytest.approx(51.0)
 
 
 def test_sentences_call_a_gain_within_the_spread_no_effect():

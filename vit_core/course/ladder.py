@@ -22,15 +22,31 @@ def load_records(path) -> list[dict] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def chosen_lrs(records: list[dict]) -> dict:
+    """Each optimizer's learning rate with the best validation accuracy in the sweep."""
+    sweep = [r for r in records if r["kind"] == "sweep"]
+    return {
+        o: max(
+            (r for r in sweep if r["optimizer"] == o), key=lambda r: r["val_accuracy"]
+        )["lr"]
+        for o in {r["optimizer"] for r in sweep}
+    }
+
+
 def ladder_rows(records: list[dict], epochs: int) -> list[dict]:
     """One row per rung measured at ``epochs``: seeds, mean and spread (max - min) of
-    the test and validation accuracy in points, and the gain over the rung before."""
-    rows = []
+    the test and validation accuracy in points, and the gain over the rung before.
+    Only runs at the sweep's chosen learning rate count: a wider sweep that picks
+    another rate makes the runs at the old one history."""
+    rows, chosen = [], chosen_lrs(records)
     for rung in sorted({r["rung"] for r in records if r["kind"] == "ladder"}):
         runs = [
             r
             for r in records
-            if r["kind"] == "ladder" and r["rung"] == rung and r["epochs"] == epochs
+            if r["kind"] == "ladder"
+            and r["rung"] == rung
+            and r["epochs"] == epochs
+            and r["lr"] == chosen.get(r["optimizer"], r["lr"])
         ]
         if not runs:
             continue
@@ -148,16 +164,11 @@ def sweep_table(records: list[dict]):
     import pandas as pd
 
     runs = [r for r in records if r["kind"] == "sweep"]
-    best = {
-        o: max(
-            (r for r in runs if r["optimizer"] == o), key=lambda r: r["val_accuracy"]
-        )
-        for o in {r["optimizer"] for r in runs}
-    }
+    best = chosen_lrs(records)
     tried = {o: [r["lr"] for r in runs if r["optimizer"] == o] for o in best}
 
     def chosen(r: dict) -> str:
-        if best[r["optimizer"]] is not r:
+        if best[r["optimizer"]] != r["lr"]:
             return ""
         edge = r["lr"] in (min(tried[r["optimizer"]]), max(tried[r["optimizer"]]))
         return "yes, at the edge of the sweep" if edge else "yes"
