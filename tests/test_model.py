@@ -4,27 +4,8 @@ errors."""
 import pytest
 import torch
 
-from vit_core.model import ViTConfig, count_params, sincos_pos_embed_2d
+from vit_core.model import count_params, sincos_pos_embed_2d, timm_twin
 from vit_core.registry import MODEL_NAMES, create_model, flops_per_image
-
-
-def timm_twin(cfg: ViTConfig):
-    """timm's VisionTransformer with the same architecture as our config."""
-    from timm.models.vision_transformer import VisionTransformer as TimmViT
-
-    return TimmViT(
-        img_size=cfg.img_size,
-        patch_size=cfg.patch_size,
-        in_chans=cfg.in_chans,
-        num_classes=cfg.num_classes,
-        embed_dim=cfg.embed_dim,
-        depth=cfg.depth,
-        num_heads=cfg.num_heads,
-        mlp_ratio=cfg.mlp_ratio,
-        qkv_bias=cfg.qkv_bias,
-        global_pool="token" if cfg.pool == "cls" else "avg",
-        class_token=cfg.pool == "cls",
-    )
 
 
 @pytest.mark.parametrize("pool", ["cls", "avg"])

@@ -36,6 +36,7 @@ from .data import (
 )
 from .errors import VitCoreError
 from .mix import mix_batch
+from .model import timm_twin
 from .precision import autocast
 from .registry import create_model
 from .runinfo import command_line, environment, resolve_device
@@ -165,22 +166,10 @@ def bench_pipeline(args, device) -> dict:
 
 
 def bench_timm(args, device) -> dict:
-    from timm.models.vision_transformer import VisionTransformer as TimmViT
-
     torch.manual_seed(0)
     ours = create_model(args.model).to(device)
     c = ours.cfg
-    timm_model = TimmViT(
-        img_size=c.img_size,
-        patch_size=c.patch_size,
-        num_classes=c.num_classes,
-        embed_dim=c.embed_dim,
-        depth=c.depth,
-        num_heads=c.num_heads,
-        mlp_ratio=c.mlp_ratio,
-        global_pool="token" if c.pool == "cls" else "avg",
-        class_token=c.pool == "cls",
-    ).to(device)
+    timm_model = timm_twin(c).to(device)
     x = torch.randn(args.batch_size, 3, c.img_size, c.img_size, device=device)
     y = torch.randint(0, 10, (args.batch_size,), device=device)
     steps = {

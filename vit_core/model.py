@@ -395,3 +395,24 @@ def count_params(model: nn.Module, trainable_only: bool = True) -> int:
     return sum(
         p.numel() for p in model.parameters() if p.requires_grad or not trainable_only
     )
+
+
+def timm_twin(cfg: ViTConfig):
+    """timm's VisionTransformer with the architecture of ``cfg``: our state dict loads
+    into it strictly, so the two can be compared number for number. (timm is in the
+    dev extras.)"""
+    from timm.models.vision_transformer import VisionTransformer as TimmViT
+
+    return TimmViT(
+        img_size=cfg.img_size,
+        patch_size=cfg.patch_size,
+        in_chans=cfg.in_chans,
+        num_classes=cfg.num_classes,
+        embed_dim=cfg.embed_dim,
+        depth=cfg.depth,
+        num_heads=cfg.num_heads,
+        mlp_ratio=cfg.mlp_ratio,
+        qkv_bias=cfg.qkv_bias,
+        global_pool="token" if cfg.pool == "cls" else "avg",
+        class_token=cfg.pool == "cls",
+    )
