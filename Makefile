@@ -2,6 +2,7 @@
 #
 #   make book          the course as a website in _build/html (runs every notebook on the CPU, cached)
 #   make book-student  the same site with the exercise solutions removed, in _build/student/html
+#   make student       rewrite student/*.ipynb, the notebooks without solutions, from notebooks/
 #   make test          unit tests, every notebook (nbval) and the headless-browser test of the built book
 #   make unit          the package's tests alone (no book build, no browser): minutes, for daily work
 #
@@ -34,11 +35,12 @@ NPM_DIR   := _build/npm
 JB_FLAGS  ?= -W --keep-going
 PYTEST_FLAGS ?=
 
-.PHONY: help book book-student test unit data explorer vendor clean clean-all notebook-times
+.PHONY: help book book-student student test unit data explorer vendor clean clean-all notebook-times
 
 help:
 	@echo "make book          build the book into _build/html"
 	@echo "make book-student  build the book without solutions into _build/student/html"
+	@echo "make student       rewrite student/ (the notebooks without solutions) from notebooks/"
 	@echo "make test          run all tests (unit, notebooks, browser); builds the book first"
 	@echo "make unit          run the package's tests only (no book, no browser, no notebooks)"
 	@echo "make notebook-times  time each notebook on this machine -> results/notebook_times.json"
@@ -110,11 +112,21 @@ book: $(STAMP) data vendor $(EXPLORER_STAMP)
 
 # The student build shares the notebook cache, and writes to _build/student/_build/html
 # (jupyter-book always adds _build/), linked as _build/student/html.
+# Its notebooks are student/*.ipynb, committed copies of notebooks/ without solutions
+# (`make student` rewrites them); the build stops when they are out of date.
 book-student: $(STAMP) data vendor $(EXPLORER_STAMP)
-	$(PY) book/tools/student_config.py _config.yml _build/student/_config.yml
-	$(JB) build . $(JB_FLAGS) --config _build/student/_config.yml --path-output _build/student
+	$(PY) book/tools/make_student.py --check
+	$(PY) book/tools/student_config.py _config.yml _toc.yml _build/student
+	# Sphinx never deletes a page: start from an empty site, so none is left from older
+	# sources (the notebooks stay cached).
+	rm -rf _build/student/_build/html
+	$(JB) build . $(JB_FLAGS) --config _build/student/_config.yml \
+	  --toc _build/student/_toc.yml --path-output _build/student
 	ln -sfn _build/html _build/student/html
 	@echo "Open _build/student/html/index.html"
+
+student: $(STAMP)
+	$(PY) book/tools/make_student.py
 
 # --- tests ---------------------------------------------------------------------------------------
 # The browser test reads _build/html and _build/student/html, so both are built first (the notebooks run
@@ -125,7 +137,7 @@ test: book book-student
 	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	fi
-	$(PY) -m pytest tests/ --nbval-lax notebooks/ $(PYTEST_FLAGS)
+	$(PY) -m pytest tests/ --nbval-lax notebooks/ student/ $(PYTEST_FLAGS)
 
 unit: $(STAMP) data
 	$(PY) -m pytest tests/ -m "not browser" $(PYTEST_FLAGS)

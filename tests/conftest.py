@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import html
+import inspect
 import os
 import pickle
+import re
 import subprocess
+import sys
 from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# the book's tools (book_ext, make_student, ...) are scripts, not a package
+sys.path.insert(0, str(ROOT / "book" / "tools"))
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 # Headless and quiet: no GPU, no first-run or background requests (the tests check that
 # nothing leaves the machine).
@@ -81,3 +88,50 @@ def argv(*parts) -> list[str]:
     for part in parts:
         words += part.split() if isinstance(part, str) else [str(part)]
     return words
+
+
+def _code_lines(source: str) -> set[str]:
+    """The lines of ``source`` without indentation or comments, long enough to be
+    distinctive."""
+    lines = (line.split("  #")[0].strip() for line in source.splitlines())
+    return {line for line in lines if len(line) >= 16 and not line.startswith("#")}
+
+
+def solution_fingerprints() -> dict[str, str]:
+    """For each reference solution in vit_core.course.reference, its longest code line
+    that no notebook shows outside its solutions (the {solution} cells and hidden
+    reference cells): a file that holds one holds a solution."""
+    from book_ext import is_hidden_reference
+
+    from vit_core.course import reference
+
+    outside = set()
+    for path in (ROOT / "notebooks").glob("*.ipynb"):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if "{solution" not in cell.source and not is_hidden_reference(cell):
+                outside |= _code_lines(cell.source)
+    prints = {}
+    for name, obj in vars(reference).items():
+        if getattr(obj, "__module__", None) != reference.__name__:
+            continue
+        body = inspect.getsource(obj).split("\n", 1)[1]
+        prints[name] = max(_code_lines(body) - outside, key=len, default=None)
+    return prints
+
+
+def readable_text(path: Path) -> str:
+    """A file's text as a reader sees it: HTML without its tags (code is split into
+    highlighted spans) and entities, a notebook as its cells' sources."""
+    text = path.read_text(encoding="utf8", errors="replace")
+    if path.suffix == ".html":
+        return html.unescape(re.sub(r"<[^>]+>", "", text))
+    if path.suffix == ".ipynb":
+        cells = nbformat.reads(text, as_version=4).cells
+        return "\n".join(cell.source for cell in cells)
+    return text
+
+
+def leaked_solutions(text: str, prints: dict[str, str]) -> list[str]:
+    """The solutions whose fingerprint ``text`` holds, and any {solution} directive."""
+    found = [name for name, line in prints.items() if line in text]
+    return found + (["a {solution} directive"] if "{solution" in text else [])

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -22,7 +23,15 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, in_ci
+from conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ROOT,
+    in_ci,
+    leaked_solutions,
+    readable_text,
+    solution_fingerprints,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -299,7 +308,9 @@ def test_screenshots_and_solution_dropdown(book_html, server, browser_context):
 
 
 def test_student_edition_has_no_solutions(book_html):
-    """`make book-student`'s site keeps the exercises and drops every solution."""
+    """`make book-student`'s site keeps the exercises and drops every solution: from its
+    pages, from the sources behind their download buttons and from the notebooks its
+    Colab and Binder buttons open (student/, written by book/tools/make_student.py)."""
     student = ROOT / "_build" / "student" / "html"
     if not (student / "index.html").is_file():
         if in_ci():
@@ -315,15 +326,43 @@ def test_student_edition_has_no_solutions(book_html):
     ]
     assert full, "the full book has no solutions to compare"
     for page in full:
-        twin = student / page.relative_to(book_html)
+        # the student edition's notebook pages are built from student/, not notebooks/
+        rel = page.relative_to(book_html).as_posix()
+        twin = student / re.sub(r"^notebooks/", "student/", rel)
         text = twin.read_text(encoding="utf8")
         assert 'class="solution' not in text, f"{twin} still shows a solution"
         assert 'class="exercise' in text, f"{twin} lost its exercise"
-    # the downloadable sources behind each page's download button lose their solutions
-    # too
-    leaks = [
-        p
-        for p in (student / "_sources").rglob("*")
-        if p.is_file() and "{solution" in p.read_text(encoding="utf8")
+    _no_solution_in_any_file(book_html, student)
+    _buttons_open_the_student_notebooks(student)
+
+
+def _no_solution_in_any_file(book_html: Path, student: Path) -> None:
+    prints = solution_fingerprints()
+    shown = "\n".join(readable_text(p) for p in book_html.rglob("*.html"))
+    # the fingerprints are good for something only if the full book shows them
+    assert [n for n, line in prints.items() if line not in shown] == []
+    leaks = {
+        p.relative_to(student).as_posix(): found
+        for p in student.rglob("*")
+        if p.is_file()
+        and p.suffix in (".html", ".ipynb", ".md", ".txt", ".py")
+        and (found := leaked_solutions(readable_text(p), prints))
+    }
+    assert not leaks, f"solutions in the student edition's files: {leaks}"
+
+
+def _buttons_open_the_student_notebooks(student: Path) -> None:
+    notebooks = sorted((ROOT / "student").glob("*.ipynb"))
+    assert notebooks, "student/ is empty: make student"
+    for nb in notebooks:
+        page = (student / "student" / f"{nb.stem}.html").read_text(encoding="utf8")
+        download = student / "_sources" / "student" / nb.name
+        assert download.read_bytes() == nb.read_bytes(), f"{download} is not {nb}"
+        for button in ("colab.research.google.com", "mybinder.org"):
+            links = re.findall(rf'href="(https://{re.escape(button)}[^"]*)"', page)
+            assert links, f"{nb.stem}: no {button} button"
+            assert all(f"student/{nb.name}" in link for link in links), links
+    stale = [
+        p for p in student.rglob("*") if "notebooks" in p.relative_to(student).parts
     ]
-    assert not leaks, f"solutions left in the student edition's downloads: {leaks}"
+    assert not stale, f"pages built from notebooks/ in the student edition: {stale}"

@@ -14,8 +14,13 @@ local_extensions``).
    copy them.
 3. In the student edition (``hide_solutions: true``), strip the solutions from the
    downloadable sources too (``_sources/**/*.ipynb`` and ``*.md``, behind each page's
-   download button): sphinx-exercise removes them from the pages only.
-4. Drop repeated inline scripts from each page. sphinx-thebe adds its configuration
+   download button): sphinx-exercise removes them from the pages only. The student
+   edition's notebooks (student/, written by make_student.py with
+   :func:`student_notebook`) hold none; this guards the book's other pages.
+4. In the student edition, point the book's links to notebooks (``{doc}`` roles and
+   Markdown links to ``../notebooks/NN_...``) at the student notebooks in student/,
+   the only ones that edition builds.
+5. Drop repeated inline scripts from each page. sphinx-thebe adds its configuration
    script (``const THEBE_JS_URL = ...``) twice with jupyter-book 1.0.4, and the second
    copy is a JavaScript error ("Identifier 'THEBE_JS_URL' has already been declared") on
    every page.
@@ -115,7 +120,22 @@ def strip_solutions(text: str) -> str:
     return "\n".join(out)
 
 
-def _strip_notebook(nb: dict) -> dict:
+HIDDEN_TAGS = {"remove-input", "remove-cell", "hide-input", "hide-cell"}
+
+
+def is_hidden_reference(cell: dict) -> bool:
+    """A hidden code cell that defines a function or class: an exercise's answer kept
+    out of sight, which a student edition must not hold."""
+    tags = set(cell.get("metadata", {}).get("tags", []))
+    if cell.get("cell_type") != "code" or not tags & HIDDEN_TAGS:
+        return False
+    source = "".join(cell.get("source", []))
+    return re.search(r"^\s*(def|class)\s", source, re.MULTILINE) is not None
+
+
+def student_notebook(nb: dict) -> dict:
+    """``nb`` without its solutions: {solution} blocks, the cells between
+    {solution-start} and {solution-end}, and hidden reference cells."""
     cells, gated = [], False
     for cell in nb.get("cells", []):
         source = "".join(cell.get("source", []))
@@ -127,9 +147,11 @@ def _strip_notebook(nb: dict) -> dict:
                 gated = True
             elif has_end:
                 gated = False
-            if stripped.strip():
+            if stripped == source:
+                cells.append(cell)
+            elif stripped.strip():
                 cells.append({**cell, "source": stripped})
-        elif not gated:
+        elif not gated and not is_hidden_reference(cell):
             cells.append(cell)
     return {**nb, "cells": cells}
 
@@ -143,17 +165,29 @@ def _strip_sources(app, exception):
     for path in sources.rglob("*"):
         if path.suffix == ".ipynb":
             nb = json.loads(path.read_text(encoding="utf8"))
-            path.write_text(
-                json.dumps(_strip_notebook(nb), indent=1, ensure_ascii=False) + "\n",
-                encoding="utf8",
-            )
+            stripped = student_notebook(nb)
+            # a student notebook stays byte for byte the file in student/
+            if stripped != nb:
+                path.write_text(
+                    json.dumps(stripped, indent=1, ensure_ascii=False) + "\n",
+                    encoding="utf8",
+                )
         elif path.suffix in (".md", ".txt"):
             path.write_text(
                 strip_solutions(path.read_text(encoding="utf8")), encoding="utf8"
             )
 
 
+_NOTEBOOK_LINK = re.compile(r"\.\./notebooks/(?=\d\d_)")
+
+
+def _student_links(app, docname, source):
+    if getattr(app.config, "hide_solutions", False):
+        source[0] = _NOTEBOOK_LINK.sub("../student/", source[0])
+
+
 def setup(app):
+    app.connect("source-read", _student_links)
     app.connect("env-get-outdated", _outdated)
     app.connect("html-page-context", _dedupe_scripts, priority=900)
     app.connect("build-finished", _strip_sources)

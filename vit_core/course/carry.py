@@ -1,0 +1,141 @@
+"""Carry the learner's code forward, within a notebook and into the later ones.
+
+``patchify = use(my_patchify, check_patchify, reference.patchify)`` runs the check and
+returns the learner's function when it passes, the reference (from
+:mod:`vit_core.course.reference`) when it does not, and says which. So a notebook runs
+top to bottom whatever the state of its exercises, and what follows is built on the
+learner's code as soon as it is right.
+
+The parts of the ViT are also needed by later notebooks, which run in a new kernel. When
+the check of one of them passes, :func:`use` saves its source to ``my_code/NAME.py``
+beside the notebook (``$VIT_CORE_MY_CODE`` names another folder), and removes that file
+when it does not pass, so the folder always holds the code that last passed.
+:func:`earlier` reads them back in a later notebook, checks them again, and falls back
+to the reference part by part.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import io
+import linecache
+import math
+import os
+import re
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .. import data, model
+from . import checks, reference
+
+__all__ = ["use", "earlier", "my_code_folder"]
+
+# The parts the later notebooks rebuild the ViT from, each after the parts it calls.
+CARRIED = {
+    "patchify": checks.check_patchify,
+    "sincos": checks.check_sincos,
+    "softmax": checks.check_softmax,
+    "attention": checks.check_attention,
+    "MultiHeadAttention": checks.check_multihead,
+    "TransformerBlock": checks.check_block,
+}
+
+
+def my_code_folder() -> Path:
+    return Path(os.environ.get("VIT_CORE_MY_CODE", "my_code"))
+
+
+def use(mine, check, ref):
+    """``mine`` if ``check(mine)`` passes, else ``ref``; prints which one goes on."""
+    name, yours, state = ref.__name__, mine.__name__, "not done yet"
+    try:
+        passed = check(mine)
+    except checks.CheckFailed as e:
+        # the message says what is wrong; a traceback would only hide it
+        print(f"{e}")
+        passed, state = False, "not right yet"
+    if passed:
+        print(f"-> from here on, {name} is your {yours}.")
+        if name in CARRIED:
+            _save(name, mine)
+        return mine
+    print(
+        f"-> {yours} is {state}: the notebook goes on with the reference "
+        f"{name} (vit_core.course.reference)."
+    )
+    (my_code_folder() / f"{name}.py").unlink(missing_ok=True)
+    return ref
+
+
+def _source(obj) -> str:
+    try:
+        return inspect.getsource(obj)
+    except (OSError, TypeError):
+        # Before Python 3.13, inspect cannot find a class defined in a notebook cell:
+        # find the cell through one of its methods.
+        code = next(f.__code__ for f in vars(obj).values() if hasattr(f, "__code__"))
+        lines = linecache.getlines(code.co_filename)
+        pattern = re.compile(rf"class\s+{obj.__name__}\b")
+        start = next(i for i, line in enumerate(lines) if pattern.match(line))
+        return "".join(inspect.getblock(lines[start:]))
+
+
+def _save(name: str, mine) -> None:
+    folder = my_code_folder()
+    # a source that cannot be read or a folder that cannot be written only costs the
+    # later notebooks the learner's version: they go on with the reference
+    try:
+        source = _source(mine)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{name}.py").write_text(
+            f"# Your {mine.__name__}, saved when its check passed.\n"
+            f"{source}\n{name} = {mine.__name__}\n",
+            encoding="utf8",
+        )
+    except (OSError, TypeError, StopIteration) as e:
+        print(
+            f"   (not saved for later notebooks, which use the reference {name}: {e})"
+        )
+
+
+def _namespace() -> tuple[dict, dict[str, str]]:
+    """The carried parts, the learner's where a saved one passes its check again."""
+    space = {"__name__": "my_code", "math": math, "torch": torch, "nn": nn, "F": F}
+    space.update(data=data, LN_EPS=model.LN_EPS, Mlp=model.Mlp, DropPath=model.DropPath)
+    origin = {}
+    for name, check in CARRIED.items():
+        space[name] = getattr(reference, name)
+        path = my_code_folder() / f"{name}.py"
+        origin[name] = f"the reference (your code goes to {path} once its check passes)"
+        if not path.is_file():
+            continue
+        # whatever the saved code does, the reference takes its place
+        try:
+            exec(compile(path.read_text(encoding="utf8"), str(path), "exec"), space)
+            with contextlib.redirect_stdout(io.StringIO()):
+                passed = check(space[name])
+        except Exception as e:
+            passed, why = False, f"{type(e).__name__}: {e}"
+        else:
+            why = "it no longer passes its check"
+        if passed:
+            origin[name] = f"yours, {space[name].__name__} from {path}"
+        else:
+            space[name] = getattr(reference, name)
+            origin[name] = f"the reference (yours in {path} fails: {why})"
+    return space, origin
+
+
+def earlier(*names: str):
+    """The learner's parts from earlier notebooks (see :data:`CARRIED`), or the
+    references where there is none that passes; prints which. One object for one name,
+    else a tuple."""
+    space, origin = _namespace()
+    for name in names:
+        print(f"{name}: {origin[name]}")
+    parts = tuple(space[name] for name in names)
+    return parts[0] if len(parts) == 1 else parts
