@@ -1,12 +1,14 @@
 """The exercise checks accept the reference, report 'not implemented yet' for stubs, and
 name typical mistakes."""
 
+import itertools
+
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vit_core.course import checks
+from vit_core.course import checks, explorer_reference
 from vit_core.course.checks import CheckFailed
 from vit_core.data import MEAN, STD, normalize
 from vit_core.mix import smooth_one_hot
@@ -514,3 +516,112 @@ def test_check_mean_distance_accepts_the_reference_and_catches_patch_units():
     assert checks.check_mean_distance(mean_attention_distance)
     with pytest.raises(checks.CheckFailed, match="pixels"):
         checks.check_mean_distance(lambda a, g, p: mean_attention_distance(a, g, 1))
+
+
+# 08: the explorer's exercises
+def counts(explorer):
+    """Cells above 0.5 per layer and head, in the mode and query the explorer is in."""
+    out = torch.zeros(explorer.meta["layers"], explorer.meta["heads"], dtype=int)
+    for layer, head in itertools.product(*map(range, out.shape)):
+        explorer.layer, explorer.head = layer, head
+        out[layer, head] = int((explorer.current_map() > 0.5).sum())
+    return out
+
+
+def test_sharpness_table_check_names_the_mistakes():
+    assert checks.check_sharpness_table(explorer_reference.sharpness_table)
+
+    def mode_left_as_found(explorer, query=27):
+        explorer.query = query
+        return counts(explorer)
+
+    def query_left_as_found(explorer, query=27):
+        explorer.mode = "raw"
+        return counts(explorer)
+
+    def below(explorer, query=27):
+        return 16 - explorer_reference.sharpness_table(explorer, query)
+
+    def transposed(explorer, query=27):
+        return explorer_reference.sharpness_table(explorer, query).T
+
+    check = checks.check_sharpness_table
+    fails(check, mode_left_as_found, "rollout mode")
+    fails(check, query_left_as_found, "pooled rows")
+    fails(check, below, "at or below 0.5")
+    fails(check, transposed, "wrong table shape")
+
+
+def test_masked_image_check_names_the_mistakes():
+    masked_image = explorer_reference.masked_image
+    assert checks.check_masked_image(masked_image)
+
+    def in_place(image, grid_map, patches):
+        image[:] = masked_image(image, grid_map, patches)
+        return image
+
+    def black(image, grid_map, patches):
+        out, s = image.clone(), 32 // grid_map.shape[0]
+        for p in patches:
+            r, c = divmod(p, grid_map.shape[0])
+            out[:, r * s : (r + 1) * s, c * s : (c + 1) * s] = 0
+        return out
+
+    def swapped(image, grid_map, patches):
+        g = grid_map.shape[0]
+        return masked_image(image, grid_map, [(p % g) * g + p // g for p in patches])
+
+    def grid_of_four(image, grid_map, patches):
+        return masked_image(image, torch.zeros(4, 4), patches)
+
+    def as_float(image, grid_map, patches):
+        return masked_image(image, grid_map, patches).float()
+
+    check = checks.check_masked_image
+    fails(check, in_place, "changed the image")
+    fails(check, black, "black")
+    fails(check, swapped, "swapped")
+    fails(check, grid_of_four, "pixels wide")
+    fails(check, as_float, "keep the image uint8")
+
+
+# Predict, then check
+def test_reveal_names_a_winner_only_beyond_the_noise(capsys):
+    assert checks.reveal("a", ["a", "b"], {"a": 30.0, "b": 20.0}, 5.0) == "a"
+    assert "Your prediction was right" in capsys.readouterr().out
+    assert checks.reveal("b", ["a", "b"], {"a": 30.0, "b": 20.0}, 5.0) == "a"
+    assert "says otherwise" in capsys.readouterr().out
+    assert checks.reveal("a", ["a", "b"], {"a": 22.0, "b": 20.0}, 5.0) is None
+    assert "cannot order them" in capsys.readouterr().out
+    assert checks.reveal(None, ["a", "b"], {"a": 30.0}, 5.0) is None
+    assert "Not measured yet (measured so far: a)" in capsys.readouterr().out
+    fails(lambda p: checks.reveal(p, ["a", "b"], {}, 1.0), "c", "predict one of")
+
+
+def test_accuracy_noise_shrinks_with_more_test_images():
+    few, many = checks.accuracy_noise([0.5], 256), checks.accuracy_noise([0.5], 10_000)
+    assert few == pytest.approx(200 * (2 * 0.25 / 256) ** 0.5) and many < few / 6
+
+
+def ladder_row(rung, gain, spread=1.0):
+    return {"rung": rung, "name": f"trick {rung}", "gain": gain, "noise": spread}
+
+
+def test_reveal_ladder_reads_the_gains(capsys):
+    rows = [{"rung": 1}, ladder_row(2, 8.0), ladder_row(3, 0.5), ladder_row(4, -2.0)]
+    assert checks.reveal_ladder(3, rows) == "rung 2 (trick 2)"
+    assert "says otherwise" in capsys.readouterr().out
+    fails(lambda p: checks.reveal_ladder(p, rows), 9, "one of \\[2, 3, 4\\]")
+    assert checks.reveal_ladder(2, []) is None, "no ladder measured: no answer yet"
+    flat = [{"rung": 1}, ladder_row(2, 0.4, 2.0), ladder_row(3, 0.1, 2.0)]
+    assert checks.reveal_ladder(2, flat) is None
+    assert "No rung gained more than the spread" in capsys.readouterr().out
+
+
+def test_reveal_models_waits_for_both_models(capsys):
+    runs = [{"model": "vit_tiny", "test_accuracy": 0.417}]
+    both = ["resnet18", "vit_tiny"]
+    assert checks.reveal_models("resnet18", both, runs) is None
+    assert "measured so far: vit_tiny" in capsys.readouterr().out
+    runs.append({"model": "resnet18", "test_accuracy": 0.55})
+    assert checks.reveal_models("resnet18", both, runs) == "resnet18"

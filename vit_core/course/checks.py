@@ -52,6 +52,8 @@ __all__ = [
     "check_window_partition",
     "check_rollout",
     "check_mean_distance",
+    "check_sharpness_table",
+    "check_masked_image",
 ]
 
 
@@ -1148,3 +1150,197 @@ def check_mean_distance(fn):
         "query-to-key distance by its attention, sum over keys, then average over "
         "images and queries"
     )
+
+
+# ------------------------------------------------------------------------------
+# 08: the explorer
+def _tiny_explorer():
+    """A real AttentionExplorer on a small random ViT: a 4x4 grid, 3 layers, 2 heads,
+    left in rollout mode on the pooled row, as a careless solution would find it."""
+    from ..explorer import AttentionExplorer
+    from ..registry import create_model
+
+    torch.manual_seed(0)
+    vit = create_model("vit_tiny", embed_dim=16, depth=3, num_heads=2, patch_size=8)
+    image = torch.randint(0, 256, (1, 3, 32, 32), dtype=torch.uint8, generator=_gen())
+    explorer = AttentionExplorer(vit, image)
+    explorer.mode, explorer.query, explorer.layer, explorer.head = "rollout", -1, 0, -1
+    return explorer
+
+
+def _cells_above_half(explorer, mode, query) -> torch.Tensor:
+    meta = explorer.meta
+    table = torch.zeros(meta["layers"], meta["heads"], dtype=torch.long)
+    explorer.mode, explorer.query = mode, query
+    for layer, head in itertools.product(range(meta["layers"]), range(meta["heads"])):
+        explorer.layer, explorer.head = layer, head
+        table[layer, head] = int((explorer.current_map() > 0.5).sum())
+    return table
+
+
+@_checker
+def check_sharpness_table(fn):
+    """``fn(explorer, query) -> (layers, heads)``: for each layer and head, how many
+    cells of the raw attention map of patch ``query`` exceed 0.5."""
+    explorer, query = _tiny_explorer(), 6  # row 1, column 2 of the 4x4 grid
+    out = _call(fn, explorer, query)
+    if out is None:
+        raise CheckFailed(
+            "your function returns None; return the (layers, heads) table"
+        )
+    want = _cells_above_half(explorer, "raw", query)
+    out = _tensor(torch.as_tensor(out), (3, 2), "table").long()
+    if torch.equal(out, want):
+        return "Few cells above 0.5 means a head that looks at few patches."
+    if torch.equal(out, 16 - want):
+        raise CheckFailed(
+            "you counted the cells at or below 0.5; count those above: a sharp head "
+            "has few bright cells"
+        )
+    if torch.equal(out, _cells_above_half(explorer, "rollout", query)):
+        raise CheckFailed(
+            "these are rollout maps: the explorer was in rollout mode, so set "
+            "explorer.mode = 'raw' (rollout ignores the head)"
+        )
+    if torch.equal(out, _cells_above_half(explorer, "raw", -1)):
+        raise CheckFailed(
+            "these are the pooled rows (query -1): set explorer.query = query, the "
+            "argument, before reading the maps"
+        )
+    raise CheckFailed(
+        "your counts differ: for each layer and head, set explorer.layer and "
+        "explorer.head, then count (explorer.current_map() > 0.5).sum()"
+    )
+
+
+def _gray(image, patches, patch_size, value=128):
+    """``image`` with ``patches`` set to ``value``, by the deletion curve's masking
+    (which sets patches to 0)."""
+    from ..perturbation import hide_patches
+
+    x = image[None].float() - value
+    hidden = hide_patches(x, torch.tensor([patches]), patch_size)[0] + value
+    return hidden.to(torch.uint8)
+
+
+@_checker
+def check_masked_image(fn):
+    """``fn(image (3, H, W) uint8, grid_map (G, G), patches) -> image``: a copy with
+    each listed patch (numbered row by row) set to 128."""
+    image = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8, generator=_gen())
+    for grid, patches in ((8, [0, 10, 63]), (4, [1, 14])):
+        s = 32 // grid
+        before = image.clone()
+        out = _tensor(_call(fn, image, torch.rand(grid, grid), patches), image.shape)
+        if not torch.equal(image, before):
+            raise CheckFailed(
+                "you changed the image you were given; work on a copy (image.clone())"
+            )
+        if out.dtype != torch.uint8:
+            raise CheckFailed(f"the result is {out.dtype}; keep the image uint8")
+        want = _gray(image, patches, s)
+        if torch.equal(out, want):
+            continue
+        if torch.equal(out, _gray(image, patches, s, value=0)):
+            raise CheckFailed("the patches are black (0); set them to gray, 128")
+        swapped = [(p % grid) * grid + p // grid for p in patches]
+        if torch.equal(out, _gray(image, swapped, s)):
+            raise CheckFailed(
+                "rows and columns are swapped: patch p sits at row p // G, column "
+                "p % G, and rows are the image's dim 1"
+            )
+        changed, expected = out.ne(image).sum().item(), want.ne(image).sum().item()
+        if changed != expected:
+            raise CheckFailed(
+                f"on a {grid}x{grid} grid, {len(patches)} patches change {expected} "
+                f"values, yours {changed}: a patch is s = H // G pixels wide (image "
+                "size over grid size)"
+            )
+        raise CheckFailed(
+            "a different region is hidden: patch p covers rows (p // G) * s to "
+            "(p // G + 1) * s and the same for columns (p % G), with s = H // G"
+        )
+    return "The hidden patches are the ones the map ranks, on any grid size."
+
+
+# ------------------------------------------------------------------------------
+# Predict, then check: a prediction against a measurement
+def reveal(prediction, options, scores: dict, noise: float, unit: str = "points"):
+    """Compare ``prediction`` (one of ``options``, or None before predicting) with the
+    measured ``scores`` (option -> value, higher is better; the options measured so
+    far) and print the answer.
+
+    ``noise`` is the lead the measurement can resolve: the spread between seeds, or
+    the sampling error of an accuracy on few test images. A smaller lead orders
+    nothing, and is called a tie, whatever was predicted. Returns the winner, or None
+    for a tie or when fewer than two options are measured.
+    """
+    if prediction is not None and prediction not in options:
+        raise CheckFailed(f"predict one of {list(options)}, not {prediction!r}")
+    if len(scores) < 2:
+        print(
+            f"Not measured yet (measured so far: {', '.join(scores) or 'none'}): "
+            "the answer appears once the result file has the runs."
+        )
+        return None
+    ranked = sorted(scores, key=scores.get, reverse=True)
+    for name in ranked:
+        print(f"  {name}: {scores[name]:.2f} {unit}")
+    if prediction is None:
+        print("You have not predicted yet: set your prediction and run the cell again.")
+    lead = scores[ranked[0]] - scores[ranked[1]]
+    if lead <= noise:
+        print(
+            f"Measured: {ranked[0]} leads by {lead:.2f} {unit}, within the noise "
+            f"({noise:.2f}): this measurement cannot order them, whatever you "
+            "predicted."
+        )
+        return None
+    print(f"Measured: {ranked[0]}, ahead by {lead:.2f} {unit} (noise {noise:.2f}).")
+    if prediction is not None:
+        print(
+            "Your prediction was right."
+            if prediction == ranked[0]
+            else f"You predicted {prediction}: the measurement says otherwise."
+        )
+    return ranked[0]
+
+
+def accuracy_noise(accuracies, n_test: int) -> float:
+    """Twice the standard error, in points, of the difference of two accuracies
+    measured on ``n_test`` images each: a smaller gap is within sampling noise."""
+    p = sum(accuracies) / len(accuracies)
+    return 200 * math.sqrt(2 * p * (1 - p) / n_test)
+
+
+def reveal_ladder(prediction, rows: list[dict]):
+    """Which rung of the ablation ladder gained the most over the rung before?
+    ``prediction``: a rung number; ``rows``: :func:`vit_core.course.ladder.ladder_rows`.
+    """
+    gains = {row["rung"]: row["gain"] for row in rows[1:]}
+    if prediction is not None and gains and prediction not in gains:
+        raise CheckFailed(f"predict a rung number, one of {sorted(gains)}")
+    names = {row["rung"]: f"rung {row['rung']} ({row['name']})" for row in rows[1:]}
+    scores = {names[rung]: gain for rung, gain in gains.items()}
+    noise = max((row["noise"] for row in rows[1:]), default=0.0)
+    best = reveal(names.get(prediction), names.values(), scores, noise, "points gained")
+    if gains and max(gains.values()) <= noise:
+        print(
+            "No rung gained more than the spread between seeds: at this length the "
+            "ladder measures no single trick's effect."
+        )
+    return best
+
+
+def reveal_models(prediction, options, runs: list[dict]):
+    """Which of the models ``options`` reached the higher test accuracy at equal
+    epochs? ``prediction``: one of them; ``runs``:
+    :func:`vit_core.course.comparison.model_runs`."""
+    by_model: dict[str, list[float]] = {}
+    for run in runs:
+        if run["model"] in options:
+            by_model.setdefault(run["model"], []).append(run["test_accuracy"])
+    scores = {m: 100 * sum(a) / len(a) for m, a in by_model.items()}
+    n_test = 10_000  # CIFAR-10's test set, which every run of the file is scored on
+    noise = accuracy_noise([s / 100 for s in scores.values()] or [0.5], n_test)
+    return reveal(prediction, options, scores, noise, "% test accuracy")
