@@ -43,7 +43,7 @@ help:
 	@echo "make student       rewrite student/ (the notebooks without solutions) from notebooks/"
 	@echo "make test          run all tests (unit, notebooks, browser); builds the book first"
 	@echo "make unit          run the package's tests only (no book, no browser, no notebooks)"
-	@echo "make notebook-times  time each notebook on this machine -> results/notebook_times.json"
+	@echo "make notebook-times  time each notebook on this machine -> vit_core/results/notebook_times.json"
 	@echo "make clean         remove _build/ and book/_generated/ (keeps .venv/ and the data)"
 
 # --- environment ---------------------------------------------------------------------------------
@@ -143,7 +143,7 @@ unit: $(STAMP) data
 	$(PY) -m pytest tests/ -m "not browser" $(PYTEST_FLAGS)
 
 notebook-times: $(STAMP) data
-	$(PY) book/tools/time_notebooks.py notebooks results/notebook_times.json
+	$(PY) book/tools/time_notebooks.py notebooks vit_core/results/notebook_times.json
 
 clean:
 	rm -rf _build $(GENERATED)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The laptop-track search: short runs of candidate recipes on this machine's 2 cores, each appended to
-# results/cpu_experiments.jsonl (recipe, img/s, accuracy, minutes, load average). Stage 1 ranks recipes at a
+# vit_core/results/cpu_experiments.jsonl (recipe, img/s, accuracy, minutes, load average). Stage 1 ranks recipes at a
 # fixed 1 epoch (accuracy does not depend on machine load); stage 2 is the 15-minute run of the winner.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +26,7 @@ if [ "$stage" = 2 ]; then
   $PY -c "import json; s = json.load(open('runs/laptop/summary.json')); json.dump({k: s[k] for k in ('test_accuracy',
     'train_seconds', 'device', 'command', 'commit', 'epochs', 'model', 'params', 'img_per_s', 'torch', 'data',
     'per_class_accuracy', 'recipe', 'stopped_by', 'load_avg_start', 'load_avg_end')},
-    open('results/cpu_laptop.json', 'w'), indent=2)"
+    open('vit_core/results/cpu_laptop.json', 'w'), indent=2)"
   $PY -m vit_core.ship runs/laptop --name vit_laptop
 fi
 if [ "$stage" = 3 ]; then

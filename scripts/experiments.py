@@ -9,10 +9,11 @@
 
 Each run trains with ``vit_core.train`` on 45,000 training images, selects nothing on
 the test set (``--val-split 5000``), and appends one record to
-``results/cpu_ablation.json`` (sweep, ladder) or ``results/cpu_models.json`` (written
-atomically). A run already recorded is skipped, so an interrupted experiment continues
-where it stopped. ``--device cuda --epoch-scale 33`` runs the same rungs at the seed's
-length on a GPU, into another file (``--out``).
+``vit_core/results/cpu_ablation.json`` (sweep, ladder) or
+``vit_core/results/cpu_models.json`` (written atomically). A run already recorded is
+skipped, so an interrupted experiment continues where it stopped. ``--device cuda
+--epoch-scale 33`` runs the same rungs at the seed's length on a GPU, into another file
+(``--out``).
 
 A time-budget run (``models`` without ``--epochs``) measures what the machine gives in
 that time, so it waits until the load average is below ``--max-load`` and refuses to
@@ -34,6 +35,7 @@ from vit_core.checkpoint import atomic_write_json
 from vit_core.config import TrainConfig, make_config, resume_config
 from vit_core.course.ladder import chosen_lrs
 from vit_core.data import describe_data
+from vit_core.records import RESULTS_DIR
 from vit_core.registry import create_model, flops_per_image
 from vit_core.train import train
 
@@ -291,7 +293,7 @@ def parse(argv) -> argparse.Namespace:
     p.add_argument("--max-load", type=float, default=0.5, help="for time budgets")
     p.add_argument("--patience", type=float, default=900.0, help="seconds to wait")
     p.add_argument(
-        "--out", help="default: results/cpu_ablation.json or cpu_models.json"
+        "--out", help="default: vit_core/results/cpu_ablation.json or cpu_models.json"
     )
     p.add_argument("--runs", default=str(ROOT / "runs" / "experiments"))
     p.add_argument("--dry-run", action="store_true", help="print the plan and stop")
@@ -301,7 +303,7 @@ def parse(argv) -> argparse.Namespace:
     if args.experiment == "ladder" and args.epochs is None:
         args.epochs = 3
     name = "cpu_models.json" if models else "cpu_ablation.json"
-    args.out = Path(args.out or ROOT / "results" / name)
+    args.out = Path(args.out or RESULTS_DIR / name)
     return args
 
 

@@ -136,6 +136,11 @@ async () => {
       'script[type="application/vnd.jupyter.widget-view+json"]').length,
     widgetsRendered: document.querySelectorAll(
       '.widget-subarea > .lm-Widget, .widget-subarea > .jupyter-widgets').length,
+    // code (not outputs) wider than its box: the reader would have to scroll sideways
+    overflowingCode: Array.from(document.querySelectorAll('main pre'))
+      .filter(p => !p.closest('.cell_output') && p.scrollWidth > p.clientWidth + 1)
+      .map(p => p.textContent.split('\n')
+        .reduce((a, b) => (a.length >= b.length ? a : b)).slice(0, 70)),
   };
 }
 """
@@ -236,6 +241,8 @@ def test_every_page_offline_and_intact(book_html, server, browser_context):
                 f"{page_path}: {info['mathSource']} math elements but MathJax typeset "
                 "none"
             )
+        for line in info["overflowingCode"]:
+            problems.append(f"{page_path}: code wider than the page: {line!r}")
         if info["widgetsRendered"] < info["widgetViews"]:
             problems.append(
                 f"{page_path}: {info['widgetViews']} widget views but "

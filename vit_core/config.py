@@ -205,7 +205,7 @@ class TrainConfig:
 
 PRESETS = {
     # The best recipe found for 15 minutes on a 2-core CPU
-    # (results/cpu_experiments.jsonl).
+    # (vit_core/results/cpu_experiments.jsonl).
     "laptop": TrainConfig(
         model="vit_laptop",
         batch_size=64,

@@ -17,8 +17,8 @@ VIT_CONFIGS: dict[str, dict] = {
     "vit_small": dict(embed_dim=384, depth=6, num_heads=6),
     "vit_base": dict(embed_dim=768, depth=12, num_heads=12),
     # Sized for a 2-core laptop CPU (see the laptop track in
-    # results/cpu_experiments.jsonl): a small conv tokenizer down to an 8x8 grid, then a
-    # narrow transformer.
+    # vit_core/results/cpu_experiments.jsonl): a small conv tokenizer down to an 8x8
+    # grid, then a narrow transformer.
     "vit_laptop": dict(
         embed_dim=128,
         depth=4,

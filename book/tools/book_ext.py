@@ -1,11 +1,12 @@
 """Sphinx extension for this book (loaded from _config.yml, ``sphinx:
 local_extensions``).
 
-1. Rebuild the pages generated from results/ whenever a file there changes. Sphinx
-   re-reads a page only when its source changes, and the execution cache keys a notebook
-   on its code, so a page whose tables are read from results/*.json(l) would otherwise
-   keep showing old numbers. Those pages are marked outdated when any file in results/
-   (or the folder itself, or results_view.py) is newer than the page's last read; they
+1. Rebuild the pages generated from vit_core/results/ whenever a file there changes.
+   Sphinx re-reads a page only when its source changes, and the execution cache keys a
+   notebook on its code, so a page whose tables are read from vit_core/results/*.json(l)
+   would otherwise keep showing old numbers. Those pages are marked outdated when any
+   file in vit_core/results/ (or the folder itself, or results_view.py) is newer than
+   the page's last read; they
    also set ``mystnb: execution_mode: force`` so they re-run rather than use the cache.
 2. Copy changed static files. With no page to rewrite, Sphinx stops before copying
    static files, so a new explorer export or vendored script (book/_generated/) would
@@ -55,7 +56,7 @@ def _newest_static(app) -> float:
 def _outdated(app, env, added, changed, removed):
     # the data, and the code that renders it
     newest = max(
-        _newest_mtime(Path(app.srcdir) / "results"),
+        _newest_mtime(Path(app.srcdir) / "vit_core" / "results"),
         Path(__file__).with_name("results_view.py").stat().st_mtime,
     )
     out = []

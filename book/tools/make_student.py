@@ -10,8 +10,8 @@ who downloads, clones or opens one in Colab never holds a solution. Each copy lo
 (:func:`book_ext.student_notebook`) and keeps everything else, outputs cleared. Its
 exercise cells are the stubs that raise ``NotImplementedError``; the notebook goes on
 with :mod:`vit_core.course.reference` until the student's code passes its check.
-student/ sits beside notebooks/, so relative paths such as ``../results`` mean the same
-in both. ``make book-student`` builds the student edition from these copies;
+student/ sits beside notebooks/, so relative paths mean the same in both. ``make
+book-student`` builds the student edition from these copies;
 tests/test_student_edition.py fails when they are out of date.
 """
 

@@ -1,8 +1,8 @@
 """Tables for the book's generated pages (results, instructor guide), read from
-results/*.json(l).
+vit_core/results/*.json(l).
 
-Every number on those pages comes from a file in results/; nothing is typed by hand. The
-renderer is generic, so new result files need no code:
+Every number on those pages comes from a file in vit_core/results/; nothing is typed by
+hand. The renderer is generic, so new result files need no code:
 
 - a JSON object becomes a field/value table (nested objects flattened to dotted names;
   lists of objects inside it get a table of their own);
@@ -24,25 +24,14 @@ from pathlib import Path
 
 from IPython.display import HTML, Markdown, display
 
-RESULTS = Path(__file__).resolve().parents[2] / "results"
+from vit_core.records import RESULTS_DIR as RESULTS
+from vit_core.records import load_result as read
+
 MAX_LIST = 12  # longer lists of scalars are summarized, not printed
 # long provenance strings: shown under the table
 LONG_FIELDS = ("command", "commit", "argv", "cmd")
 # text longer than this wraps inside its cell; other cells stay on one line
 WRAP_AT = 40
-
-
-def results_dir() -> Path:
-    return RESULTS
-
-
-def read(path: Path):
-    """A .json file's value, or a .jsonl file's list of records (blank lines
-    skipped)."""
-    text = path.read_text(encoding="utf8")
-    if path.suffix == ".jsonl":
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
-    return json.loads(text)
 
 
 def _summarize(value):
@@ -194,7 +183,7 @@ def object_html(obj: dict) -> str:
 def show_file(path: Path) -> None:
     """A caption with the file name, then its table(s)."""
     data = read(path)
-    rel = f"results/{path.name}"
+    rel = f"vit_core/results/{path.name}"
     if isinstance(data, list) and all(isinstance(r, dict) for r in data):
         noun = "record" if len(data) == 1 else "records"
         display(Markdown(f"**`{rel}`**: {len(data)} {noun}."))
@@ -211,7 +200,11 @@ def show(pattern: str, missing: str | None = None) -> None:
     none does."""
     paths = sorted(p for p in RESULTS.glob(pattern) if p.suffix in (".json", ".jsonl"))
     if not paths:
-        display(Markdown(missing or f"No file in `results/` matches `{pattern}` yet."))
+        display(
+            Markdown(
+                missing or f"No file in `vit_core/results/` matches `{pattern}` yet."
+            )
+        )
     for path in paths:
         show_file(path)
 
@@ -225,21 +218,21 @@ def show_others(covered: list[str]) -> None:
         if p.suffix in (".json", ".jsonl") and p not in seen
     )
     if not rest:
-        display(Markdown("Every file in `results/` is shown above."))
+        display(Markdown("Every file in `vit_core/results/` is shown above."))
     for path in rest:
         show_file(path)
 
 
 def notebook_times_table(path: Path | None = None) -> None:
     """The instructor guide's table: each notebook's CPU run time, from
-    results/notebook_times.json."""
+    vit_core/results/notebook_times.json."""
     path = path or RESULTS / "notebook_times.json"
     if not path.is_file():
         display(
             Markdown(
                 "The notebooks have not been timed on this machine yet: run `make "
-                "notebook-times` "
-                "(it writes `results/notebook_times.json`), then rebuild the book."
+                "notebook-times` (it writes `vit_core/results/notebook_times.json`), "
+                "then rebuild the book."
             )
         )
         return

@@ -1,7 +1,7 @@
 """Run each course notebook once on this machine and record how long it took.
 
-    python book/tools/time_notebooks.py notebooks results/notebook_times.json   # or:
-    make notebook-times
+    make notebook-times      # or:
+    python book/tools/time_notebooks.py notebooks vit_core/results/notebook_times.json
 
 Each notebook runs in a fresh kernel from its own folder (as in the book build) with
 nbclient; the seconds are wall-clock time for the whole notebook. The instructor guide's
@@ -51,7 +51,9 @@ def time_notebook(path: Path, timeout: int = 1800) -> dict:
     }
 
 
-def main(folder: str = "notebooks", out: str = "results/notebook_times.json") -> int:
+def main(
+    folder: str = "notebooks", out: str = "vit_core/results/notebook_times.json"
+) -> int:
     paths = sorted(Path(folder).glob("[0-9][0-9]_*.ipynb"))
     if not paths:
         print(f"no notebooks in {folder}/", file=sys.stderr)

@@ -1,4 +1,5 @@
-"""ViT against CNN and Tiny against Small, read from ``results/cpu_models.json``.
+"""ViT against CNN and Tiny against Small, read from
+``vit_core/results/cpu_models.json``.
 
 Two views answer two questions: at equal wall time, which model gives the most
 accuracy per minute of a laptop; at equal epochs, which learns the most per image.

@@ -7,19 +7,11 @@ whether that gain is larger than the spread between seeds.
 
 from __future__ import annotations
 
-import json
 import statistics
-from pathlib import Path
 
 # The seed's claimed ladder (its README; claims, not measurements), by our rung numbers.
 SEED_CLAIMS = {1: "78.3%", 2: "+1.8", 3: "+1.3", 4: "+0.8", 5: "+0.9", 6: "+0.6"}
 SEED_BASELINE, SEED_COMBINED = 78.3, 84.2  # its "Baseline (SGD)" and "All Combined"
-
-
-def load_records(path) -> list[dict] | None:
-    """The records of a result file, or None if it does not exist (yet)."""
-    path = Path(path)
-    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def chosen_lrs(records: list[dict]) -> dict:
