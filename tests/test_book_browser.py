@@ -139,7 +139,7 @@ async () => {
     // code (not outputs) wider than its box: the reader would have to scroll sideways
     overflowingCode: Array.from(document.querySelectorAll('main pre'))
       .filter(p => !p.closest('.cell_output') && p.scrollWidth > p.clientWidth + 1)
-      .map(p => p.textContent.split('\n')
+      .map(p => p.textContent.split('\\n')
         .reduce((a, b) => (a.length >= b.length ? a : b)).slice(0, 70)),
   };
 }

@@ -4,6 +4,7 @@ import pytest
 
 from vit_core.course.comparison import (
     accuracy_vs_time_figure,
+    cost_sentence,
     lengths,
     model_runs,
     model_sentences,
@@ -73,3 +74,15 @@ def test_figure_draws_a_curve_and_a_final_dot_per_run():
     lines = fig.axes[0].lines
     assert len(lines) == 6
     assert list(lines[0].get_xdata()) == [5.0, 10.0, 15.0]
+
+
+def test_cost_sentence_weighs_compute_per_image_against_accuracy():
+    runs = [
+        run("vit_tiny", 0.60, epochs_run=6.0),
+        {**run("vit_small", 0.55, epochs_run=2.0), "flops_per_image": 1200e6},
+    ]
+    text = cost_sentence(runs, "vit_tiny", "vit_small")
+    assert text.startswith("vit_small pays 4.0x the FLOPs of vit_tiny per image")
+    assert "saw 3.0x fewer images (2.00 epochs against 6.00)" in text
+    assert text.endswith("ended 5.00 points below it.")
+    assert cost_sentence(runs, "vit_tiny", "resnet18") is None

@@ -79,6 +79,24 @@ def model_sentences(runs: list[dict], view: str) -> list[str]:
     return out
 
 
+def cost_sentence(runs: list[dict], cheap: str, costly: str) -> str | None:
+    """How compute per image traded against accuracy between two models run for the
+    same time: how many times the FLOPs ``costly`` pays per image, how many times fewer
+    images it saw, and where it ended. None unless both ran."""
+    table = model_table(runs)
+    if cheap not in table.index or costly not in table.index:
+        return None
+    a, b = table.loc[cheap], table.loc[costly]
+    gap = b["test acc. (%)"] - a["test acc. (%)"]
+    return (
+        f"{costly} pays {b['MFLOPs / image'] / a['MFLOPs / image']:.1f}x the FLOPs of "
+        f"{cheap} per image; in the same time it saw "
+        f"{a['epochs'] / b['epochs']:.1f}x fewer images ({b['epochs']:.2f} epochs "
+        f"against {a['epochs']:.2f}) and ended {abs(gap):.2f} points "
+        f"{'above' if gap > 0 else 'below'} it."
+    )
+
+
 def accuracy_vs_time_figure(runs: list[dict], title: str):
     """Validation accuracy against training minutes, one line per model, from the
     runs' per-epoch curves; the final test accuracy is the larger dot."""
