@@ -136,9 +136,9 @@ async () => {
       'script[type="application/vnd.jupyter.widget-view+json"]').length,
     widgetsRendered: document.querySelectorAll(
       '.widget-subarea > .lm-Widget, .widget-subarea > .jupyter-widgets').length,
-    // code (not outputs) wider than its box: the reader would have to scroll sideways
+    // code or printed output wider than its box: the reader would have to scroll
     overflowingCode: Array.from(document.querySelectorAll('main pre'))
-      .filter(p => !p.closest('.cell_output') && p.scrollWidth > p.clientWidth + 1)
+      .filter(p => p.scrollWidth > p.clientWidth + 1)
       .map(p => p.textContent.split('\\n')
         .reduce((a, b) => (a.length >= b.length ? a : b)).slice(0, 70)),
   };
