@@ -102,7 +102,7 @@ def accuracy_vs_time_figure(runs: list[dict], title: str):
     runs' per-epoch curves; the final test accuracy is the larger dot."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 3.4))
+    fig, ax = plt.subplots(figsize=(8.5, 3.4))
     for r in sorted(runs, key=lambda r: -r["test_accuracy"]):
         points = [c for c in r["curve"] if "val_accuracy" in c]
         (line,) = ax.plot(
@@ -120,6 +120,7 @@ def accuracy_vs_time_figure(runs: list[dict], title: str):
     ax.set_xlabel("training time (minutes, this machine)")
     ax.set_ylabel("accuracy (%)")
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8, loc="lower right")
+    # beside the plot: the curves end together at the budget, under any corner
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig
