@@ -143,7 +143,8 @@ def test_time_budget_ends_on_time_and_keeps_its_results(tiny_cifar, tmp_path):
     assert summary["stopped_by"] == "time budget"
     assert 5.0 <= summary["train_seconds"] <= 6.5
     # an epoch cut short counts as the fraction of its steps that ran (320 images in
-    # batches of 64: 5 steps an epoch); where the budget fell on an epoch's end, a whole
+    # batches of 64: 5 steps an epoch), and as a whole one where the budget fell on its
+    # last step
     rows = metrics(tmp_path)
     assert summary["epochs"] == pytest.approx(rows[-1]["step"] / 5, abs=1e-4)
     assert all(r["epoch"] == pytest.approx(r["step"] / 5, abs=1e-4) for r in rows)

@@ -6,8 +6,8 @@ local_extensions``).
    notebook on its code, so a page whose tables are read from vit_core/results/*.json(l)
    would otherwise keep showing old numbers. Those pages are marked outdated when any
    file in vit_core/results/ (or the folder itself, or results_view.py) is newer than
-   the page's last read; they
-   also set ``mystnb: execution_mode: force`` so they re-run rather than use the cache.
+   the page's last read; they also set ``mystnb: execution_mode: force`` so they re-run
+   rather than use the cache.
 2. Copy changed static files. With no page to rewrite, Sphinx stops before copying
    static files, so a new explorer export or vendored script (book/_generated/) would
    not reach _build/html/_static/. When a file in html_static_path is newer than the
