@@ -100,7 +100,8 @@ vendor: $(VENDOR)/.stamp
 # Re-exported only when the package (code, front end, shipped checkpoints) changes: it runs the model.
 EXPLORER_STAMP := $(GENERATED)/explorer/.stamp
 $(EXPLORER_STAMP): $(STAMP) $(wildcard vit_core/*.py vit_core/static/* vit_core/checkpoints/*)
-	$(PY) -m vit_core.export_explorer --out $(GENERATED)/explorer
+	$(PY) -m vit_core.export_explorer --checkpoint vit_laptop_cls --out $(GENERATED)/explorer
+	$(PY) -m vit_core.export_explorer --checkpoint vit_laptop --out $(GENERATED)/explorer_hybrid
 	@touch $@
 
 explorer: $(EXPLORER_STAMP)

@@ -1,35 +1,70 @@
 #!/usr/bin/env bash
-# The laptop-track search: short runs of candidate recipes on this machine's 2 cores, each appended to
-# vit_core/results/cpu_experiments.jsonl (recipe, img/s, accuracy, minutes, load average). Stage 1 ranks recipes at a
-# fixed 1 epoch (accuracy does not depend on machine load); stage 2 is the 15-minute run of the winner.
+# The laptop-track search on this machine's 2 cores. Every run appends a line to
+# vit_core/results/cpu_experiments.jsonl (recipe, img/s, accuracies, minutes, load).
+# Stages that compare recipes run at equal epochs on a validation split (their accuracy
+# does not depend on the machine's load, so two may share the machine, a thread each);
+# the time-budget stages must run alone (load average under 0.5 at the start).
+#   scripts/cpu_search.sh 1            1 epoch each: the first laptop search
+#   scripts/cpu_search.sh muon         2 epochs each: AdamW against Muon
+#   scripts/cpu_search.sh plain-hour   the plain CLS ViT, 60 minutes; shipped
+#   scripts/cpu_search.sh laptop       the laptop preset, 15 minutes; shipped
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
-LOG=${LOG:-results/cpu_experiments.jsonl}
-# Stage 1 ran with the preset's first values (batch 128, lr 2e-3); its best (batch 64, lr 1.4e-3) is the preset now.
-run() { note=$1; shift; $PY -m vit_core.train --preset laptop --time-budget none --quiet --eval-every 0 \
-  --out "runs/search/$(echo "$note" | tr ' /=,' '____')" --log-to "$LOG" --note "$note" "$@"; }
+LOG=${LOG:-vit_core/results/cpu_experiments.jsonl}
+
+# A short run of the laptop recipe with other flags: run NOTE FLAGS...
+run() {
+  note=$1
+  shift
+  $PY -m vit_core.train --preset laptop --time-budget none --quiet --eval-every 0 \
+    --out "runs/search/$(echo "$note" | tr ' /=,:' '_____')" --log-to "$LOG" \
+    --note "$note" "$@"
+}
+
+# A time-budget run, recorded and shipped: timed PRESET RESULT CHECKPOINT NOTE
+timed() {
+  uptime
+  $PY -m vit_core.train --preset "$1" --quiet --out "runs/$1" --log-to "$LOG" \
+    --note "$4"
+  $PY -m vit_core.records "runs/$1" "$2"
+  $PY -m vit_core.ship "runs/$1" --name "$3"
+}
 
 stage=${1:-1}
-if [ "$stage" = 1 ]; then
-  run "1 epoch: laptop default (conv stem 32,64; 4x128; mlp 2)" --epochs 1 --batch-size 128 --lr 2e-3
-  run "1 epoch: lighter conv stem 16,32" --epochs 1 --stem-channels 16,32 --batch-size 128 --lr 2e-3
-  run "1 epoch: plain ViT (patch 4, no conv stem), same size" --epochs 1 --model vit_laptop_plain --batch-size 128 --lr 2e-3
-  run "1 epoch: lr 3e-3" --epochs 1 --lr 3e-3 --batch-size 128
+case "$stage" in
+1)  # ran with the preset's first values (batch 128, lr 2e-3)
+  first="--batch-size 128 --lr 2e-3 --epochs 1"
+  run "1 epoch: laptop default (conv stem 32,64; 4x128; mlp 2)" $first
+  run "1 epoch: lighter conv stem 16,32" $first --stem-channels 16,32
+  run "1 epoch: plain ViT (patch 4, no conv stem), same size" $first \
+    --model vit_laptop_plain
+  run "1 epoch: lr 3e-3" $first --lr 3e-3
   run "1 epoch: batch 64, lr 1.4e-3" --epochs 1 --batch-size 64 --lr 1.4e-3
-  run "1 epoch: depth 6, stem 16,32" --epochs 1 --depth 6 --stem-channels 16,32 --batch-size 128 --lr 2e-3
-  run "1 epoch: no label smoothing" --epochs 1 --label-smoothing 0 --batch-size 128 --lr 2e-3
-fi
-if [ "$stage" = 2 ]; then
-  # The shipped checkpoint: the preset as it is, 15 minutes, then the plain ViT of the same size for comparison.
-  $PY -m vit_core.train --preset laptop --quiet --out runs/laptop --log-to "$LOG" --note "15 min: laptop preset"
-  $PY -c "import json; s = json.load(open('runs/laptop/summary.json')); json.dump({k: s[k] for k in ('test_accuracy',
-    'train_seconds', 'device', 'command', 'commit', 'epochs', 'model', 'params', 'img_per_s', 'torch', 'data',
-    'per_class_accuracy', 'recipe', 'stopped_by', 'load_avg_start', 'load_avg_end')},
-    open('vit_core/results/cpu_laptop.json', 'w'), indent=2)"
-  $PY -m vit_core.ship runs/laptop --name vit_laptop
-fi
-if [ "$stage" = 3 ]; then
-  $PY -m vit_core.train --preset laptop --model vit_laptop_plain --quiet --out runs/laptop_plain --log-to "$LOG" \
-    --note "15 min: plain ViT of the same size, same recipe"
-fi
+  run "1 epoch: depth 6, stem 16,32" $first --depth 6 --stem-channels 16,32
+  run "1 epoch: no label smoothing" $first --label-smoothing 0
+  ;;
+muon)  # two at a time, a thread each
+  two="--epochs 2 --val-split 5000 --threads 1"
+  run "2 epochs, val: plain CLS ViT, adamw" $two --model vit_laptop_cls &
+  run "2 epochs, val: plain CLS ViT, muon" $two --model vit_laptop_cls \
+    --optimizer muon
+  wait
+  run "2 epochs, val: vit_laptop, adamw" $two &
+  run "2 epochs, val: vit_laptop, muon" $two --optimizer muon
+  wait
+  run "2 epochs, val: plain CLS ViT, muon, lr 2.8e-3" $two --model vit_laptop_cls \
+    --optimizer muon --lr 2.8e-3
+  ;;
+plain-hour)
+  timed plain-hour cpu_plain_hour.json vit_laptop_cls \
+    "60 min: plain-hour preset (vit_laptop_cls, Muon)"
+  ;;
+laptop)
+  timed laptop cpu_laptop.json vit_laptop "15 min: laptop preset (vit_laptop, Muon)"
+  ;;
+*)
+  echo "unknown stage $stage (1, muon, plain-hour, laptop)" >&2
+  exit 2
+  ;;
+esac

@@ -14,6 +14,7 @@ import torch
 from conftest import write_fake_cifar
 
 from vit_core.data import load_cifar10
+from vit_core.pretrained import DEFAULT, shipped
 from vit_core.records import RESULTS_DIR, load_result
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +54,8 @@ def test_the_installed_package_has_the_results_and_the_checkpoints(installed):
     names = {p.relative_to(installed).as_posix() for p in installed.rglob("*")}
     for result in RESULTS_DIR.glob("*.json*"):
         assert f"vit_core/results/{result.name}" in names, result.name
-    assert "vit_core/checkpoints/vit_laptop.safetensors" in names
+    for name in shipped():
+        assert f"vit_core/checkpoints/{name}.safetensors" in names, name
     assert "vit_core/static/explorer.js" in names
     # a notebook of the course, run elsewhere, reads them from the installed package
     code = (
@@ -71,7 +73,7 @@ def test_the_installed_package_has_the_results_and_the_checkpoints(installed):
     )
     where, n_records, model = json.loads(out.stdout)
     assert Path(where) == installed / "vit_core" / "results"
-    assert n_records == len(load_result("cpu_ablation.json")) and model == "vit_laptop"
+    assert n_records == len(load_result("cpu_ablation.json")) and model == DEFAULT
 
 
 def test_every_notebook_installs_the_package_when_it_is_missing():

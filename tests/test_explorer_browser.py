@@ -15,7 +15,9 @@ from conftest import BOOK_HTML, CHROMIUM, CHROMIUM_ARGS, in_ci
 from vit_core.export_explorer import export
 from vit_core.registry import create_model
 
-BOOK_PAGE = BOOK_HTML / "book" / "explorer.html"
+# a page per shipped model: the page, and the folder of its data under _static/
+BOOK_PAGES = {"explorer.html": "explorer", "explorer_hybrid.html": "explorer_hybrid"}
+MAX_PAGE_MB = 5
 
 pytestmark = [
     pytest.mark.browser,
@@ -118,9 +120,14 @@ def test_standalone_page(standalone_page):
     check(drive(standalone_page.parent, standalone_page.name), images=3)
 
 
-def test_built_book_page():
-    if not BOOK_PAGE.is_file():
+@pytest.mark.parametrize("page, folder", BOOK_PAGES.items())
+def test_built_book_page(page, folder):
+    path = BOOK_HTML / "book" / page
+    if not path.is_file():
         if in_ci():
-            pytest.fail(f"{BOOK_PAGE} is missing: `make test` builds the book first")
+            pytest.fail(f"{path} is missing: `make test` builds the book first")
         pytest.skip("the book is not built (make book)")
-    check(drive(BOOK_HTML, str(BOOK_PAGE.relative_to(BOOK_HTML))), images=24)
+    check(drive(BOOK_HTML, str(path.relative_to(BOOK_HTML))), images=24)
+    files = [path, *(BOOK_HTML / "_static" / folder).iterdir()]
+    megabytes = sum(f.stat().st_size for f in files) / 1e6
+    assert megabytes < MAX_PAGE_MB, f"{page} loads {megabytes:.1f} MB"

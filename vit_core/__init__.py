@@ -1,8 +1,10 @@
 """vit_core: the finished Vision Transformer of the "ViT from Scratch" course.
 
-    from vit_core import create_model, load_pretrained model = create_model("vit_tiny")
-    # by name; ViTConfig fields override the preset model, card = load_pretrained()
-    # the shipped checkpoint and its card
+    from vit_core import create_model, load_pretrained
+
+    model = create_model("vit_tiny")  # by name; ViTConfig fields override the preset
+    model, card = load_pretrained()  # a shipped checkpoint and its card
+    # vit_core.pretrained.choices() names every shipped checkpoint
 
 Command-line tools: ``python -m vit_core.train``, ``.evaluate``, ``.visualize``,
 ``.bench``, ``.export_explorer``.

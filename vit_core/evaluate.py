@@ -23,15 +23,20 @@ def evaluate(
     device: torch.device,
     precision: str = "fp32",
     num_classes: int = 10,
+    flip: bool = False,
 ) -> dict:
     """Accuracy, per-class accuracy and the confusion matrix (rows: truth, columns:
-    prediction)."""
+    prediction). With ``flip``, the logits of each image and its mirror image are
+    summed (test-time augmentation: twice the compute)."""
     was_training = model.training
     model.eval()
     confusion = torch.zeros(num_classes, num_classes, dtype=torch.long, device=device)
     for x, y in loader:
         with autocast(device, precision):
-            pred = model(x).argmax(dim=1)
+            logits = model(x)
+            if flip:
+                logits = logits + model(x.flip(3))
+            pred = logits.argmax(dim=1)
         confusion += torch.bincount(
             y * num_classes + pred, minlength=num_classes**2
         ).view(num_classes, num_classes)
@@ -69,6 +74,7 @@ def format_report(result: dict) -> str:
 
 def main(argv=None) -> None:
     from .checkpoint import load_checkpoint
+    from .pretrained import resolve_checkpoint
     from .runinfo import resolve_device
 
     p = argparse.ArgumentParser(
@@ -77,7 +83,8 @@ def main(argv=None) -> None:
     p.add_argument(
         "--checkpoint",
         required=True,
-        help="a .safetensors file (with its .json card) or a run folder",
+        help="a .safetensors file (with its .json card), a run folder or the name of "
+        "a shipped checkpoint",
     )
     p.add_argument(
         "--data-dir",
@@ -91,11 +98,16 @@ def main(argv=None) -> None:
     )
     p.add_argument("--device", default="auto")
     p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument(
+        "--flip",
+        action="store_true",
+        help="average each image with its mirror image (test-time augmentation)",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     args = p.parse_args(argv)
     try:
         device = resolve_device(args.device)
-        model, card = load_checkpoint(args.checkpoint, device)
+        model, card = load_checkpoint(resolve_checkpoint(args.checkpoint), device)
         images, labels = load_cifar10(
             args.data_dir, train=False, download=args.download
         )
@@ -103,13 +115,15 @@ def main(argv=None) -> None:
             model,
             DeviceLoader(images, labels, args.batch_size, device, train=False),
             device,
+            flip=args.flip,
         )
     except (VitCoreError, ValueError) as e:
         sys.exit(f"error: {e}")
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"checkpoint: {args.checkpoint} ({card['model']})")
+        tta = " with flip averaging" if args.flip else ""
+        print(f"checkpoint: {args.checkpoint} ({card['model']}){tta}")
         print(format_report(result))
 
 

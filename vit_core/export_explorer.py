@@ -57,7 +57,7 @@ def export(out, model, images, labels, checkpoint_name: str = "") -> Path:
 def main(argv=None) -> None:
     from .checkpoint import load_checkpoint
     from .data import gallery_indices, load_cifar10
-    from .pretrained import pretrained_path
+    from .pretrained import add_checkpoint_flag, resolve_checkpoint
 
     p = argparse.ArgumentParser(
         prog="python -m vit_core.export_explorer", description=__doc__.splitlines()[0]
@@ -67,11 +67,7 @@ def main(argv=None) -> None:
         required=True,
         help="folder to write explorer_data.js, explorer.js and explorer.css",
     )
-    p.add_argument(
-        "--checkpoint",
-        default=None,
-        help="a .safetensors file or run folder (default: the shipped one)",
-    )
+    add_checkpoint_flag(p)
     p.add_argument(
         "--data-dir",
         default=None,
@@ -80,7 +76,7 @@ def main(argv=None) -> None:
     p.add_argument("--num-images", type=int, default=24)
     args = p.parse_args(argv)
     try:
-        checkpoint = args.checkpoint or pretrained_path()
+        checkpoint = resolve_checkpoint(args.checkpoint)
         model, card = load_checkpoint(checkpoint)
         images, labels = load_cifar10(args.data_dir, train=False)
         idx = gallery_indices(labels, args.num_images)

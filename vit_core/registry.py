@@ -35,6 +35,13 @@ VIT_CONFIGS: dict[str, dict] = {
 VIT_CONFIGS["vit_laptop_plain"] = {
     k: v for k, v in VIT_CONFIGS["vit_laptop"].items() if not k.startswith("stem")
 }
+# The ViT that notebooks 01-04 build (patch embedding, CLS token, learned positions) at
+# the laptop size: the model the attention chapters study first.
+VIT_CONFIGS["vit_laptop_cls"] = {
+    **VIT_CONFIGS["vit_laptop_plain"],
+    "pool": "cls",
+    "pos_embed": "learned",
+}
 OTHER_MODELS = {"resnet18": ResNet18, "resnet8": ResNet8}
 MODEL_NAMES = sorted(VIT_CONFIGS) + sorted(OTHER_MODELS)
 _VIT_FIELDS = {f.name for f in fields(ViTConfig)}

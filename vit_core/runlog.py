@@ -27,14 +27,16 @@ def load_average() -> float | None:
 
 def accuracies(results: dict) -> dict:
     """{split: {weights: result}} -> {'test_accuracy': ..., 'test_accuracy_raw': ...}:
-    the unsuffixed number is the saved weights' (EMA when on), the suffixed one the raw
-    weights'."""
+    the unsuffixed number is the saved weights' (EMA when on), ``_raw`` the raw
+    weights' and ``_flip`` the saved weights' with test-time flip averaging."""
     out = {}
     for split, by_weights in results.items():
         saved = "ema" if "ema" in by_weights else "raw"
         out[f"{split}_accuracy"] = by_weights[saved]["accuracy"]
         if saved == "ema":
             out[f"{split}_accuracy_raw"] = by_weights["raw"]["accuracy"]
+        if "flip" in by_weights:
+            out[f"{split}_accuracy_flip"] = by_weights["flip"]["accuracy"]
     return out
 
 
@@ -184,6 +186,8 @@ class RunLog:
             "params",
             "val_accuracy",
             "test_accuracy",
+            "val_accuracy_flip",
+            "test_accuracy_flip",
             "epochs",
             "train_seconds",
             "img_per_s",

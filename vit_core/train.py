@@ -26,6 +26,7 @@ from .data import DeviceLoader, load_cifar10, split_validation
 from .distributed import Clock, Session
 from .errors import CheckpointError, NonFiniteLoss, VitCoreError
 from .mix import mix_batch, soft_cross_entropy
+from .optim import build_optimizer
 from .precision import autocast
 from .registry import create_model
 from .schedule import Schedule
@@ -140,28 +141,6 @@ def load_data(
     return train_loader, evals
 
 
-def build_optimizer(
-    model: torch.nn.Module, cfg, device: torch.device
-) -> torch.optim.Optimizer:
-    """No weight decay on norms, biases, the CLS token or position embeddings.
-
-    ``cfg`` needs only ``optimizer``, ``lr`` and ``weight_decay``."""
-    skip = model.no_weight_decay()
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        if p.requires_grad:
-            (no_decay if p.ndim <= 1 or name in skip else decay).append(p)
-    groups = [
-        {"params": decay, "weight_decay": cfg.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, nesterov=True)
-    return torch.optim.AdamW(
-        groups, lr=cfg.lr, betas=(0.9, 0.999), fused=device.type == "cuda"
-    )
-
-
 def build_ema(model: torch.nn.Module, cfg: TrainConfig):
     if not cfg.ema:
         return None
@@ -224,7 +203,8 @@ def stop_reason(
 def evaluate_all(cfg, s: Session, model, ema, loaders: dict, run: RunState) -> dict:
     """{split: {weights: result}} on the main process, when an evaluation is due: every
     ``eval_every`` epochs on val (or test without a val split), and on every split at
-    the end."""
+    the end, where the saved weights are also evaluated with flip averaging
+    (``flip``)."""
     from .evaluate import evaluate
 
     due = (
@@ -238,13 +218,20 @@ def evaluate_all(cfg, s: Session, model, ema, loaders: dict, run: RunState) -> d
         list(loaders) if run.stopped_by else ["val" if "val" in loaders else "test"]
     )
     weights = {"raw": model} | ({"ema": ema.module} if ema is not None else {})
-    return {
+    results = {
         split: {
             name: evaluate(m, loaders[split], s.device, cfg.precision)
             for name, m in weights.items()
         }
         for split in splits
     }
+    if run.stopped_by:  # the final weights, with and without test-time flips
+        saved = weights["ema" if ema is not None else "raw"]
+        for split in splits:
+            results[split]["flip"] = evaluate(
+                saved, loaders[split], s.device, cfg.precision, flip=True
+            )
+    return results
 
 
 def start_run(cfg, s: Session, model, optimizer, ema, schedule) -> RunState:

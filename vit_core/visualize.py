@@ -287,17 +287,13 @@ def write_plots(
 def main(argv=None) -> None:
     from .checkpoint import load_checkpoint
     from .data import gallery_indices, load_cifar10
-    from .pretrained import pretrained_path
+    from .pretrained import add_checkpoint_flag, resolve_checkpoint
     from .registry import create_model
 
     p = argparse.ArgumentParser(
         prog="python -m vit_core.visualize", description=__doc__.splitlines()[0]
     )
-    p.add_argument(
-        "--checkpoint",
-        default=None,
-        help="a .safetensors file or run folder (default: the shipped one)",
-    )
+    add_checkpoint_flag(p)
     p.add_argument("--out", default="plots", help="folder for the PNGs")
     p.add_argument(
         "--data-dir",
@@ -312,7 +308,7 @@ def main(argv=None) -> None:
     )
     args = p.parse_args(argv)
     try:
-        model, card = load_checkpoint(args.checkpoint or pretrained_path())
+        model, card = load_checkpoint(resolve_checkpoint(args.checkpoint))
         images, labels = load_cifar10(args.data_dir, train=False)
         torch.manual_seed(0)
         untrained = create_model(card["model"], **card["config"]).eval()

@@ -270,3 +270,24 @@ def notebook_times_table(path: Path | None = None) -> None:
         )
     )
     display(HTML(html_table(["notebook", "run time (min:s)", "ran cleanly"], rows)))
+
+
+def explorer_size(folder: str) -> None:
+    """The size of an explorer page's data (book/_generated/FOLDER/), measured at build
+    time: the page loads it whole."""
+    book = Path(__file__).resolve().parents[1]
+    data = book / "_generated" / folder / "explorer_data.js"
+    if not data.is_file():
+        display(
+            Markdown(
+                f"The explorer's data is missing (`{data.name}`): run "
+                "`make explorer`, then rebuild the book."
+            )
+        )
+        return
+    display(
+        Markdown(
+            f"The page's data, `{folder}/{data.name}`, is "
+            f"{data.stat().st_size / 1e6:.2f} MB."
+        )
+    )

@@ -1,0 +1,159 @@
+"""The speedrun's records: the time-budget path, the optimizer comparisons, the record
+files the presets write, and the shipped checkpoints named by choice."""
+
+import json
+
+import pytest
+
+from vit_core.config import PRESETS
+from vit_core.course.speedrun import (
+    comparisons,
+    muon_sentences,
+    path_figure,
+    timed_runs,
+)
+from vit_core.errors import CheckpointError
+from vit_core.pretrained import (
+    DEFAULT,
+    choices,
+    load_pretrained,
+    resolve_checkpoint,
+    shipped,
+)
+from vit_core.records import RUN_RECORD_FIELDS, load_result, record_run
+
+
+def run(note, optimizer, stopped_by="epochs", val=0.5, flip=0.51, **extra):
+    return {
+        "note": note,
+        "model": "vit_laptop_cls",
+        "device": "CPU A",
+        "recipe": {"optimizer": optimizer, "lr": 1e-3},
+        "epochs": 2,
+        "stopped_by": stopped_by,
+        "train_seconds": 900,
+        "test_accuracy": 0.7,
+        "val_accuracy": val,
+        "val_accuracy_flip": flip,
+        "img_per_s": 200.0,
+        **extra,
+    }
+
+
+def test_the_path_keeps_only_time_budget_runs_and_the_comparisons_only_theirs():
+    log = [
+        run("2 epochs, val: a", "adamw"),
+        run("15 min: x", "muon", "time budget"),
+        run("1 epoch: old", "adamw"),
+    ]
+    models = [
+        {
+            "model": "vit_laptop",
+            "budget": 900,
+            "train_seconds": 900,
+            "recipe": {"optimizer": "adamw"},
+            "device": "CPU B",
+            "test_accuracy": 0.68,
+        },
+        {
+            "model": "resnet8",
+            "budget": 900,
+            "train_seconds": 900,
+            "recipe": {"optimizer": "adamw"},
+            "device": "CPU B",
+            "test_accuracy": 0.76,
+        },
+    ]
+    rows = timed_runs(log, models)
+    assert [(r["label"], r["device"]) for r in rows] == [
+        ("15 min: x", "CPU A"),
+        ("models experiment: vit_laptop", "CPU B"),
+    ]
+    assert [r["optimizer"] for r in comparisons(log)] == ["adamw"]
+    fig = path_figure(rows)
+    points = [c for c in fig.axes[0].collections if len(c.get_offsets())]
+    assert len(points) == 2
+
+
+def test_muon_sentences_subtract_the_matching_adamw_run():
+    rows = comparisons(
+        [
+            run("2 epochs, val: a", "adamw", val=0.5, flip=0.52),
+            run("2 epochs, val: m", "muon", val=0.62, flip=0.63, img_per_s=180.0),
+        ]
+    )
+    first, flips = muon_sentences(rows)
+    assert "+12.00 points" in first and "-10% img/s" in first
+    assert "+1.00 to +2.00 points" in flips
+
+
+def test_the_recorded_experiments_render():
+    log = load_result("cpu_experiments.jsonl")
+    assert muon_sentences(comparisons(log))  # the comparisons this search made
+    path_figure(timed_runs(log, load_result("cpu_models.json")))
+
+
+def test_a_record_keeps_what_the_issue_asks_and_refuses_an_unfinished_run(tmp_path):
+    summary = {k: 1 for k in RUN_RECORD_FIELDS} | {"extra": 2}
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "summary.json").write_text(json.dumps(summary))
+    path = record_run(tmp_path / "run", tmp_path / "rec.json")
+    record = json.loads(path.read_text())
+    assert set(record) == set(RUN_RECORD_FIELDS)
+    assert {
+        "test_accuracy",
+        "train_seconds",
+        "device",
+        "command",
+        "commit",
+        "model",
+        "params",
+    } <= set(record)
+    with pytest.raises(FileNotFoundError, match="has the run finished"):
+        record_run(tmp_path / "nowhere", tmp_path / "x.json")
+
+
+@pytest.mark.parametrize("name", ["cpu_laptop.json", "cpu_plain_hour.json"])
+def test_the_time_budget_records_hold_their_fields(name):
+    record = load_result(name)
+    if record is None:
+        pytest.skip(f"{name} is not recorded yet")
+    assert {
+        "test_accuracy",
+        "train_seconds",
+        "device",
+        "command",
+        "commit",
+        "model",
+        "params",
+    } <= set(record)
+    assert record["stopped_by"] == "time budget"
+    preset = "plain-hour" if name == "cpu_plain_hour.json" else "laptop"
+    assert record["train_seconds"] <= PRESETS[preset].time_budget + 1
+
+
+def test_pretrained_names_its_choices():
+    names = choices()
+    assert set(names) == set(shipped()) and DEFAULT in names
+    assert all("% test accuracy after" in line for line in names.values())
+    with pytest.raises(CheckpointError, match="choose one of: .*" + DEFAULT):
+        load_pretrained("vit_huge")
+    assert resolve_checkpoint(DEFAULT) == resolve_checkpoint(None)
+    assert resolve_checkpoint("runs/x").as_posix() == "runs/x"
+
+
+def test_the_plain_hour_preset_trains_the_plain_cls_vit_with_muon():
+    cfg = PRESETS["plain-hour"]
+    assert (cfg.model, cfg.optimizer, cfg.time_budget) == (
+        "vit_laptop_cls",
+        "muon",
+        3600,
+    )
+    if "vit_laptop_cls" not in shipped():
+        pytest.skip("the plain-hour checkpoint is not shipped yet")
+    model = load_pretrained("vit_laptop_cls")[0]
+    assert (model.cfg.pool, model.cfg.pos_embed, model.cfg.stem) == (
+        "cls",
+        "learned",
+        "patch",
+    )

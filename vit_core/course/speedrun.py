@@ -1,0 +1,140 @@
+"""The laptop speedrun's path, read from ``vit_core/results/``: every time-budget run
+(``cpu_experiments.jsonl``, and the models experiment's ``cpu_models.json``), and the
+equal-epoch optimizer comparisons on the validation split that chose its recipes.
+
+A time-budget accuracy depends on the machine: the runs are drawn per device, and only
+runs of one device are compared with each other.
+"""
+
+from __future__ import annotations
+
+TARGETS = {15: 0.80, 60: 0.86}  # minutes -> the test accuracy the presets aim for
+COMPARISON = "2 epochs, val:"  # the notes of the equal-epoch optimizer comparisons
+
+
+def timed_runs(experiments: list[dict], models: list[dict] | None = None) -> list[dict]:
+    """Every run that stopped by its time budget, as {label, model, optimizer, device,
+    minutes, test_accuracy, test_accuracy_flip}."""
+    rows = [
+        {
+            "label": r["note"],
+            "model": r["model"],
+            "optimizer": r["recipe"]["optimizer"],
+            "device": r["device"],
+            "minutes": r["train_seconds"] / 60,
+            "test_accuracy": r["test_accuracy"],
+            "test_accuracy_flip": r.get("test_accuracy_flip"),
+        }
+        for r in experiments
+        if r["stopped_by"] == "time budget"
+    ]
+    rows += [
+        {
+            "label": f"models experiment: {r['model']}",
+            "model": r["model"],
+            "optimizer": r["recipe"]["optimizer"],
+            "device": r["device"],
+            "minutes": r["train_seconds"] / 60,
+            "test_accuracy": r["test_accuracy"],
+            "test_accuracy_flip": None,
+        }
+        for r in models or []
+        if r.get("budget") and r["model"].startswith("vit_laptop")
+    ]
+    return rows
+
+
+def path_figure(rows: list[dict]):
+    """Test accuracy against training minutes, a marker per run and a colour per
+    device, with the presets' targets."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8.0, 4.2), layout="constrained")
+    ax = fig.subplots()
+    devices = sorted({r["device"] for r in rows})
+    markers = {"adamw": "o", "muon": "*", "sgd": "s"}
+    for k, device in enumerate(devices):
+        for r in (r for r in rows if r["device"] == device):
+            ax.scatter(
+                r["minutes"],
+                100 * r["test_accuracy"],
+                color=f"C{k}",
+                marker=markers[r["optimizer"]],
+                s=110,
+                edgecolor="white",
+                zorder=3,
+            )
+            ax.annotate(
+                f"{r['model']}, {r['optimizer']}",
+                (r["minutes"], 100 * r["test_accuracy"]),
+                textcoords="offset points",
+                xytext=(7, -3),
+                fontsize=7,
+            )
+        ax.scatter([], [], color=f"C{k}", label=device)
+    for minutes, accuracy in TARGETS.items():
+        ax.plot([minutes - 3, minutes + 3], [100 * accuracy] * 2, "k--", lw=1)
+        ax.annotate(
+            f"target {accuracy:.0%}",
+            (minutes + 3.5, 100 * accuracy),
+            fontsize=8,
+            va="center",
+        )
+    for name, marker in markers.items():
+        ax.scatter([], [], color="gray", marker=marker, label=name)
+    ax.set(
+        xlabel="training wall time (minutes, 2 CPU threads)",
+        ylabel="test accuracy (%)",
+        xlim=(0, 75),
+    )
+    ax.set_title("The laptop speedrun so far: every time-budget run", fontsize=11)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def comparisons(experiments: list[dict]) -> list[dict]:
+    """The equal-epoch optimizer comparisons: {model, optimizer, lr, epochs,
+    val_accuracy, val_accuracy_flip}."""
+    return [
+        {
+            "model": r["model"],
+            "optimizer": r["recipe"]["optimizer"],
+            "lr": r["recipe"]["lr"],
+            "epochs": r["epochs"],
+            "val_accuracy": r["val_accuracy"],
+            "val_accuracy_flip": r["val_accuracy_flip"],
+            "img_per_s": r["img_per_s"],
+        }
+        for r in experiments
+        if (r["note"] or "").startswith(COMPARISON)
+    ]
+
+
+def muon_sentences(rows: list[dict]) -> list[str]:
+    """Muon against AdamW at the same model, lr and epochs, in points of validation
+    accuracy, and what flip averaging adds."""
+    out = []
+    for m in (r for r in rows if r["optimizer"] == "muon"):
+        base = [
+            r
+            for r in rows
+            if r["optimizer"] == "adamw"
+            and (r["model"], r["lr"], r["epochs"]) == (m["model"], m["lr"], m["epochs"])
+        ]
+        if base:
+            a = base[0]
+            gain = 100 * (m["val_accuracy"] - a["val_accuracy"])
+            out.append(
+                f"{m['model']}, lr {m['lr']:g}, {m['epochs']:g} epochs: Muon "
+                f"{100 * m['val_accuracy']:.2f}% against AdamW "
+                f"{100 * a['val_accuracy']:.2f}% ({gain:+.2f} points), at "
+                f"{m['img_per_s'] / a['img_per_s'] - 1:+.0%} img/s."
+            )
+    flips = [r["val_accuracy_flip"] - r["val_accuracy"] for r in rows]
+    if flips:
+        out.append(
+            f"Flip averaging at test time adds {100 * min(flips):+.2f} to "
+            f"{100 * max(flips):+.2f} points over these {len(flips)} runs."
+        )
+    return out
