@@ -53,24 +53,33 @@ def path_figure(rows: list[dict]):
     ax = fig.subplots()
     devices = sorted({r["device"] for r in rows})
     markers = {"adamw": "o", "muon": "*", "sgd": "s"}
-    for k, device in enumerate(devices):
-        for r in (r for r in rows if r["device"] == device):
+    labelled = {}  # one label for runs of one recipe on one machine
+    for r in rows:
+        key = (r["device"], r["model"], r["optimizer"], round(r["minutes"]))
+        labelled.setdefault(key, []).append(r)
+    for (device, model, optimizer, _), runs in labelled.items():
+        colour = f"C{devices.index(device)}"
+        size = 260 if optimizer == "muon" else 110
+        for r in runs:
             ax.scatter(
                 r["minutes"],
                 100 * r["test_accuracy"],
-                color=f"C{k}",
-                marker=markers[r["optimizer"]],
-                s=110,
+                color=colour,
+                marker=markers[optimizer],
+                s=size,
                 edgecolor="white",
                 zorder=3,
             )
-            ax.annotate(
-                f"{r['model']}, {r['optimizer']}",
-                (r["minutes"], 100 * r["test_accuracy"]),
-                textcoords="offset points",
-                xytext=(7, -3),
-                fontsize=7,
-            )
+        top = max(100 * r["test_accuracy"] for r in runs)
+        runs_note = f" ({len(runs)} runs)" if len(runs) > 1 else ""
+        ax.annotate(
+            f"{model}, {optimizer}{runs_note}",
+            (runs[0]["minutes"], top),
+            textcoords="offset points",
+            xytext=(8, -3),
+            fontsize=7,
+        )
+    for k, device in enumerate(devices):
         ax.scatter([], [], color=f"C{k}", label=device)
     for minutes, accuracy in TARGETS.items():
         ax.plot([minutes - 3, minutes + 3], [100 * accuracy] * 2, "k--", lw=1)
@@ -80,8 +89,8 @@ def path_figure(rows: list[dict]):
             fontsize=8,
             va="center",
         )
-    for name, marker in markers.items():
-        ax.scatter([], [], color="gray", marker=marker, label=name)
+    for name in sorted({r["optimizer"] for r in rows}):
+        ax.scatter([], [], color="gray", marker=markers[name], label=name)
     ax.set(
         xlabel="training wall time (minutes, 2 CPU threads)",
         ylabel="test accuracy (%)",
