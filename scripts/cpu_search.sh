@@ -7,6 +7,8 @@
 #   scripts/cpu_search.sh 1            1 epoch each: the first laptop search
 #   scripts/cpu_search.sh muon         2 epochs each: AdamW against Muon
 #   scripts/cpu_search.sh plain-hour   the plain CLS ViT, 60 minutes; shipped
+#   scripts/cpu_search.sh hour         the hybrid, 60 minutes; shipped
+#   scripts/cpu_search.sh hour-lr      2 epochs each: the hybrid's Muon learning rate
 #   scripts/cpu_search.sh laptop       the laptop preset, 15 minutes; shipped
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,15 +58,25 @@ muon)  # two at a time, a thread each
   run "2 epochs, val: plain CLS ViT, muon, lr 2.8e-3" $two --model vit_laptop_cls \
     --optimizer muon --lr 2.8e-3
   ;;
+hour-lr)  # two at a time, a thread each
+  two="--epochs 2 --val-split 5000 --threads 1 --optimizer muon"
+  run "2 epochs, val: vit_laptop, muon, lr 2.8e-3" $two --lr 2.8e-3 &
+  run "2 epochs, val: vit_laptop, muon, lr 4.2e-3" $two --lr 4.2e-3
+  wait
+  ;;
 plain-hour)
   timed plain-hour cpu_plain_hour.json vit_laptop_cls \
     "60 min: plain-hour preset (vit_laptop_cls, Muon)"
+  ;;
+hour)
+  timed laptop-hour cpu_hour.json vit_laptop_hour \
+    "60 min: laptop-hour preset (vit_laptop, Muon)"
   ;;
 laptop)
   timed laptop cpu_laptop.json vit_laptop "15 min: laptop preset (vit_laptop, Muon)"
   ;;
 *)
-  echo "unknown stage $stage (1, muon, plain-hour, laptop)" >&2
+  echo "unknown stage $stage (1, muon, hour-lr, plain-hour, hour, laptop)" >&2
   exit 2
   ;;
 esac

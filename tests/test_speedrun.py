@@ -11,6 +11,7 @@ from vit_core.course.speedrun import (
     muon_sentences,
     path_figure,
     timed_runs,
+    verdict,
 )
 from vit_core.errors import CheckpointError
 from vit_core.pretrained import (
@@ -98,6 +99,16 @@ def test_the_recorded_experiments_render():
     path_figure(timed_runs(log, load_result("cpu_models.json")))
 
 
+def test_a_verdict_says_how_far_from_the_goal_and_what_bounds_it():
+    record = run("60 min", "muon", "time budget", img_per_s=250.0, train_seconds=3600)
+    record |= {"test_accuracy": 0.8365, "test_accuracy_flip": 0.84}
+    line = verdict("cpu_hour.json", record)
+    assert "83.65% (84.00% with flip averaging) in 60 minutes" in line
+    assert "goal of 86% is missed by 2.35 points" in line
+    assert "200 epochs would take 11.1 hours" in line
+    assert "is reached" in verdict("cpu_laptop.json", record)
+
+
 def test_a_record_keeps_what_the_issue_asks_and_refuses_an_unfinished_run(tmp_path):
     summary = {k: 1 for k in RUN_RECORD_FIELDS} | {"extra": 2}
     (tmp_path / "run").mkdir()
@@ -110,14 +121,21 @@ def test_a_record_keeps_what_the_issue_asks_and_refuses_an_unfinished_run(tmp_pa
         record_run(tmp_path / "nowhere", tmp_path / "x.json")
 
 
-@pytest.mark.parametrize("name", ["cpu_laptop.json", "cpu_plain_hour.json"])
-def test_the_time_budget_records_hold_their_fields(name):
+@pytest.mark.parametrize(
+    "name, preset",
+    [
+        ("cpu_laptop.json", "laptop"),
+        ("cpu_plain_hour.json", "plain-hour"),
+        ("cpu_hour.json", "laptop-hour"),
+    ],
+)
+def test_the_time_budget_records_hold_their_fields(name, preset):
     record = load_result(name)
     if record is None:
         pytest.skip(f"{name} is not recorded yet")
     assert ISSUE_FIELDS <= set(record)
     assert record["stopped_by"] == "time budget"
-    preset = "plain-hour" if name == "cpu_plain_hour.json" else "laptop"
+    assert record["model"] == PRESETS[preset].model
     assert record["train_seconds"] <= PRESETS[preset].time_budget + 1
 
 
@@ -131,13 +149,15 @@ def test_pretrained_names_its_choices():
     assert resolve_checkpoint("runs/x").as_posix() == "runs/x"
 
 
-def test_the_plain_hour_preset_trains_the_plain_cls_vit_with_muon():
-    cfg = PRESETS["plain-hour"]
-    assert (cfg.model, cfg.optimizer, cfg.time_budget) == (
-        "vit_laptop_cls",
-        "muon",
-        3600,
-    )
+@pytest.mark.parametrize(
+    "preset, model", [("plain-hour", "vit_laptop_cls"), ("laptop-hour", "vit_laptop")]
+)
+def test_the_hour_presets_train_with_muon_for_an_hour(preset, model):
+    cfg = PRESETS[preset]
+    assert (cfg.model, cfg.optimizer, cfg.time_budget) == (model, "muon", 3600)
+
+
+def test_the_plain_hour_checkpoint_is_the_plain_cls_vit():
     if "vit_laptop_cls" not in shipped():
         pytest.skip("the plain-hour checkpoint is not shipped yet")
     model = load_pretrained("vit_laptop_cls")[0]

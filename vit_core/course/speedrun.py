@@ -9,6 +9,9 @@ runs of one device are compared with each other.
 from __future__ import annotations
 
 TARGETS = {15: 0.80, 60: 0.86}  # minutes -> the test accuracy the presets aim for
+# each time-budget record -> the test accuracy its preset aims for
+GOALS = {"cpu_laptop.json": 0.80, "cpu_hour.json": 0.86, "cpu_plain_hour.json": 0.80}
+TRAIN_IMAGES = 50_000
 COMPARISON = "2 epochs, val:"  # the notes of the equal-epoch optimizer comparisons
 
 
@@ -147,3 +150,24 @@ def muon_sentences(rows: list[dict]) -> list[str]:
             f"{100 * max(flips):+.2f} points over these {len(flips)} runs."
         )
     return out
+
+
+def verdict(name: str, record: dict, epochs_wanted: int = 200) -> str:
+    """What a time-budget record reached against its goal, and what bounds it: the
+    images it saw, and how long ``epochs_wanted`` epochs would take at its speed."""
+    goal, accuracy = GOALS[name], record["test_accuracy"]
+    flip = record.get("test_accuracy_flip")
+    flipped = f" ({100 * flip:.2f}% with flip averaging)" if flip else ""
+    outcome = (
+        "reached"
+        if accuracy >= goal
+        else f"missed by {100 * (goal - accuracy):.2f} points"
+    )
+    hours = epochs_wanted * TRAIN_IMAGES / record["img_per_s"] / 3600
+    return (
+        f"{name}: {record['model']} reached {100 * accuracy:.2f}%{flipped} in "
+        f"{record['train_seconds'] / 60:.0f} minutes on {record['device']}; the goal "
+        f"of {goal:.0%} is {outcome}. It saw {record['epochs']:.1f} epochs at "
+        f"{record['img_per_s']:.0f} img/s; {epochs_wanted} epochs would take "
+        f"{hours:.1f} hours at that speed."
+    )
