@@ -101,7 +101,7 @@ vendor: $(VENDOR)/.stamp
 EXPLORER_STAMP := $(GENERATED)/explorer/.stamp
 $(EXPLORER_STAMP): $(STAMP) $(wildcard vit_core/*.py vit_core/static/* vit_core/checkpoints/*)
 	$(PY) -m vit_core.export_explorer --checkpoint vit_laptop_cls --out $(GENERATED)/explorer
-	$(PY) -m vit_core.export_explorer --checkpoint vit_laptop --out $(GENERATED)/explorer_hybrid
+	$(PY) -m vit_core.export_explorer --checkpoint vit_laptop_hour --out $(GENERATED)/explorer_hybrid
 	@touch $@
 
 explorer: $(EXPLORER_STAMP)

@@ -209,6 +209,16 @@ def show(pattern: str, missing: str | None = None) -> None:
         show_file(path)
 
 
+def show_against_goal(name: str, missing: str) -> None:
+    """A time-budget record (``show``), then what it reached against its goal."""
+    from vit_core.course.speedrun import verdict
+
+    show(name, missing)
+    record = read(name)
+    if record is not None:
+        display(Markdown(verdict(name, record)))
+
+
 def show_others(covered: list[str]) -> None:
     """Every results file that no section above covered."""
     seen = {p for pattern in covered for p in RESULTS.glob(pattern)}
