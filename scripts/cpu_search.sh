@@ -35,24 +35,26 @@ timed() {
 
 stage=${1:-1}
 case "$stage" in
-1)  # ran with the preset's first values (batch 128, lr 2e-3)
-  first="--batch-size 128 --lr 2e-3 --epochs 1"
+1)  # ran with the preset's first values (AdamW, batch 128, lr 2e-3)
+  first="--optimizer adamw --batch-size 128 --lr 2e-3 --epochs 1"
   run "1 epoch: laptop default (conv stem 32,64; 4x128; mlp 2)" $first
   run "1 epoch: lighter conv stem 16,32" $first --stem-channels 16,32
   run "1 epoch: plain ViT (patch 4, no conv stem), same size" $first \
     --model vit_laptop_plain
   run "1 epoch: lr 3e-3" $first --lr 3e-3
-  run "1 epoch: batch 64, lr 1.4e-3" --epochs 1 --batch-size 64 --lr 1.4e-3
+  run "1 epoch: batch 64, lr 1.4e-3" --optimizer adamw --epochs 1 --batch-size 64 \
+    --lr 1.4e-3
   run "1 epoch: depth 6, stem 16,32" $first --depth 6 --stem-channels 16,32
   run "1 epoch: no label smoothing" $first --label-smoothing 0
   ;;
-muon)  # two at a time, a thread each
-  two="--epochs 2 --val-split 5000 --threads 1"
-  run "2 epochs, val: plain CLS ViT, adamw" $two --model vit_laptop_cls &
+muon)  # two at a time, a thread each, at the lr the preset had then
+  two="--epochs 2 --val-split 5000 --threads 1 --lr 1.4e-3"
+  run "2 epochs, val: plain CLS ViT, adamw" $two --model vit_laptop_cls \
+    --optimizer adamw &
   run "2 epochs, val: plain CLS ViT, muon" $two --model vit_laptop_cls \
     --optimizer muon
   wait
-  run "2 epochs, val: vit_laptop, adamw" $two &
+  run "2 epochs, val: vit_laptop, adamw" $two --optimizer adamw &
   run "2 epochs, val: vit_laptop, muon" $two --optimizer muon
   wait
   run "2 epochs, val: plain CLS ViT, muon, lr 2.8e-3" $two --model vit_laptop_cls \
