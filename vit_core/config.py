@@ -101,6 +101,10 @@ class TrainConfig:
     cutmix_alpha: float = 1.0
     drop_path: float = 0.1
     dropout: float = 0.0
+    # fewer tokens early: the share of patch tokens dropped (PatchDropout), until the
+    # run's progress reaches patch_drop_until; after that every token is kept
+    patch_drop: float = 0.0
+    patch_drop_until: float = 1.0
     autoaugment: str = "autoaugment"
     ema: bool = False
     ema_decay: float = 0.999
@@ -149,6 +153,18 @@ class TrainConfig:
             self.warmup_epochs >= 0,
             f"--warmup-epochs must be >= 0, got {self.warmup_epochs}",
         )
+        check(
+            0 <= self.patch_drop < 1,
+            f"--patch-drop must be in [0, 1), got {self.patch_drop}",
+        )
+        check(
+            0 <= self.patch_drop_until <= 1,
+            f"--patch-drop-until must be in [0, 1], got {self.patch_drop_until}",
+        )
+        check(
+            self.patch_drop == 0 or self.model not in OTHER_MODELS,
+            f"--patch-drop needs a ViT; {self.model} has no patch tokens",
+        )
         check(self.val_split >= 0, f"--val-split must be >= 0, got {self.val_split}")
         check(
             self.stop_after is None or self.stop_after >= 1,
@@ -177,7 +193,16 @@ class TrainConfig:
         given = {
             k: getattr(self, k) for k in ARCH_FIELDS if getattr(self, k) is not None
         }
-        return {"drop_path": self.drop_path, "dropout": self.dropout, **given}
+        regularization = {
+            "drop_path": self.drop_path,
+            "dropout": self.dropout,
+            "patch_drop": self.patch_drop,
+        }
+        return {**regularization, **given}
+
+    def patch_drop_at(self, progress: float) -> float:
+        """The share of patch tokens dropped at this progress (0-1) of the run."""
+        return self.patch_drop if progress < self.patch_drop_until else 0.0
 
     def command(self) -> str:
         """The command line that runs this config: as typed, or an equivalent one."""
@@ -304,6 +329,8 @@ HELP = {
     "grad_clip": "max gradient norm (0: off)",
     "time_budget": "train for at most this long (90s, 15m, 1.5h; none: by epochs only)",
     "autoaugment": "policy augmentation",
+    "patch_drop": "share of patch tokens each training image drops (0: none)",
+    "patch_drop_until": "progress of the run (0-1) after which no patch is dropped",
     "ema": "keep an exponential moving average of weights",
     "val_split": "hold out N training images to select recipes on (e.g. 5000)",
     "debug": f"{DEBUG_TRAIN} training images, 2 epochs: seconds on a CPU",

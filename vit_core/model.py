@@ -42,6 +42,8 @@ class ViTConfig:
     dropout: float = 0.0  # on the embeddings, attention/MLP outputs and before the head
     # stochastic depth rate of the last block; linear from 0 in the first
     drop_path: float = 0.0
+    # share of the patch tokens each training image drops before the blocks (CLS stays)
+    patch_drop: float = 0.0
     # "patch": one strided conv (plain ViT); "conv": a small conv tokenizer
     stem: str = "patch"
     # widths of the conv stem's 3x3 convs
@@ -59,6 +61,8 @@ class ViTConfig:
                 f"embed_dim {self.embed_dim} is not divisible by num_heads "
                 f"{self.num_heads}"
             )
+        if not 0.0 <= self.patch_drop < 1.0:
+            raise ValueError(f"patch_drop must be in [0, 1), got {self.patch_drop}")
         if self.pool not in ("cls", "avg"):
             raise ValueError(f"pool must be 'cls' or 'avg', not {self.pool!r}")
         if self.pos_embed not in ("learned", "sincos"):
@@ -223,6 +227,31 @@ def drop_path(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     return x * mask / keep  # rescale so the expected value is unchanged
 
 
+class PatchDropout(nn.Module):
+    """In training, keep a random subset of each image's patch tokens (PatchDropout,
+    Liu et al. 2022): the blocks then see fewer tokens, so a step costs less. The first
+    ``num_prefix`` tokens (CLS) are always kept. Nothing changes in evaluation. The
+    trainer may lower ``p`` as a run goes on, so that its last steps see every
+    token."""
+
+    def __init__(self, p: float = 0.0, num_prefix: int = 0):
+        super().__init__()
+        self.p, self.num_prefix = p, num_prefix
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.p == 0.0 or not self.training:
+            return x
+        prefix, patches = x[:, : self.num_prefix], x[:, self.num_prefix :]
+        B, N, D = patches.shape
+        keep = max(1, round(N * (1.0 - self.p)))
+        idx = torch.rand(B, N, device=x.device).argsort(dim=1)[:, :keep]  # (B, K)
+        patches = patches.gather(1, idx.unsqueeze(-1).expand(-1, -1, D))  # (B, K, D)
+        return torch.cat([prefix, patches], dim=1)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
 class DropPath(nn.Module):
     def __init__(self, p: float = 0.0):
         super().__init__()
@@ -318,6 +347,7 @@ class VisionTransformer(nn.Module):
         else:
             self.pos_embed = nn.Parameter(torch.zeros(1, num_tokens, D))
         self.pos_drop = nn.Dropout(cfg.dropout)
+        self.patch_drop = PatchDropout(cfg.patch_drop, self.num_prefix_tokens)
         dpr = [cfg.drop_path * i / max(cfg.depth - 1, 1) for i in range(cfg.depth)]
         self.blocks = nn.ModuleList(
             Block(D, cfg.num_heads, cfg.mlp_ratio, cfg.qkv_bias, cfg.dropout, dpr[i])
@@ -352,7 +382,7 @@ class VisionTransformer(nn.Module):
         if self.cls_token is not None:
             # (B, 1+N, D)
             x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
-        return self.pos_drop(x + self.pos_embed)
+        return self.patch_drop(self.pos_drop(x + self.pos_embed))
 
     def forward_head(self, x: torch.Tensor) -> torch.Tensor:
         x = self.norm(x)

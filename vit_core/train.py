@@ -66,6 +66,10 @@ def train(cfg: TrainConfig) -> dict | None:
                 if schedule.finished(run.step, seconds):  # the time budget ran out
                     break
                 lr = schedule.lr(run.step, seconds)
+                if cfg.patch_drop:
+                    model.patch_drop.p = cfg.patch_drop_at(
+                        schedule.progress(run.step, seconds)
+                    )
                 for group in optimizer.param_groups:
                     group["lr"] = lr
 
