@@ -11,6 +11,7 @@
 #   scripts/cpu_search.sh hour-lr      2 epochs each: the hybrid's Muon learning rate
 #   scripts/cpu_search.sh laptop       the laptop preset, 15 minutes; shipped
 #   scripts/cpu_search.sh patch-drop   3 epochs each: half the patches dropped early
+#   scripts/cpu_search.sh patch-bench  the step's speed with patches dropped (alone)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -68,7 +69,7 @@ hour-lr)  # two at a time, a thread each
   wait
   ;;
 patch-drop)  # two at a time, a thread each. Dropping half the patches for the first
-  # 75% of a run doubles the step speed (vit_core.bench), so these 3 epochs cost about
+  # 75% of a run doubles the step speed (patch-bench), so these 3 epochs cost about
   # as much time as the 2 epochs of the muon and hour-lr stages they are compared with.
   drop="--epochs 3 --val-split 5000 --threads 1 --optimizer muon --lr 2.8e-3
     --patch-drop 0.5 --patch-drop-until 0.75"
@@ -76,6 +77,12 @@ patch-drop)  # two at a time, a thread each. Dropping half the patches for the f
     --model vit_laptop_cls &
   run "3 epochs, val: vit_laptop, patch drop 0.5 until 0.75" $drop
   wait
+  ;;
+patch-bench)
+  for model in vit_laptop_cls vit_laptop; do
+    $PY -m vit_core.bench patch-drop --model "$model" --batch-size 64 --threads 2 \
+      --out "vit_core/results/bench_patch_drop_$model.json"
+  done
   ;;
 plain-hour)
   timed plain-hour cpu_plain_hour.json vit_laptop_cls \

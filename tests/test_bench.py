@@ -101,6 +101,17 @@ def test_pipeline_comparison(bench, tiny_cifar):
     assert pipeline["baseline"]["workers"] == 0
 
 
+def test_patch_drop_comparison(bench):
+    result, argv = bench("patch-drop", "--model", "vit_laptop_cls", "--batch-size", "4")
+    check_recorded(result, argv, "vit_laptop_cls")
+    sides = result["patch-drop"]
+    for name in ("drop 0", "drop 0.25", "drop 0.5"):
+        check_side(sides[name], 4)
+        assert sides["speedup"][name] == pytest.approx(
+            sides[name]["img_per_s_mean"] / sides["drop 0"]["img_per_s_mean"]
+        )
+
+
 def test_augment_costs(bench, tiny_cifar):
     result, argv = bench("augment", "--batch-size", "8", "--data-dir", str(tiny_cifar))
     check_recorded(result, argv, "vit_tiny")

@@ -71,6 +71,9 @@ def test_config_survives_json():
         (["--optimizer", "lion"], "--optimizer"),
         (["--val-split", "-3"], "--val-split"),
         (["--min-lr", "1"], "--min-lr"),
+        (["--patch-drop", "1"], "--patch-drop"),
+        (["--patch-drop-until", "2"], "--patch-drop-until"),
+        (["--model", "resnet8", "--patch-drop", "0.5"], "resnet8 has no patch"),
     ],
 )
 def test_bad_values_name_the_flag(argv, words):
@@ -111,3 +114,9 @@ def test_every_field_has_a_flag():
 
     flags = {a.dest for a in build_parser()._actions}
     assert {f.name for f in dataclasses.fields(TrainConfig)} - flags == {"argv"}
+
+
+def test_patch_drop_stops_at_its_share_of_the_run():
+    cfg = make_config(patch_drop=0.5, patch_drop_until=0.75)
+    assert [cfg.patch_drop_at(p) for p in (0.0, 0.74, 0.75, 1.0)] == [0.5, 0.5, 0, 0]
+    assert make_config().model_overrides()["patch_drop"] == 0.0

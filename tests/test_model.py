@@ -121,9 +121,34 @@ def test_drop_path_is_identity_in_eval_and_keeps_the_mean_in_training():
     assert abs(y.mean().item() - 1.0) < 0.03
 
 
+@pytest.mark.parametrize("name", ["vit_laptop_cls", "vit_laptop"])
+def test_patch_dropout_thins_the_blocks_tokens_only_in_training(name):
+    model = create_model(name, patch_drop=0.25)
+    seen = []
+    model.blocks[0].register_forward_hook(lambda m, i, o: seen.append(o.shape[1]))
+    x = torch.randn(2, 3, 32, 32)
+    model.train()(x)
+    model.eval()(x)
+    prefix = model.num_prefix_tokens
+    assert seen == [prefix + 48, prefix + 64]  # 64 patches, a quarter dropped
+
+
+def test_patch_dropout_keeps_cls_and_distinct_tokens_of_each_image():
+    from vit_core.model import PatchDropout
+
+    tokens = torch.randn(2, 1 + 64, 8)
+    kept = PatchDropout(0.5, num_prefix=1).train()(tokens)
+    assert kept.shape == (2, 1 + 32, 8) and torch.equal(kept[:, 0], tokens[:, 0])
+    for b in range(2):  # each kept token is one of the image's own, none twice
+        match = (kept[b, 1:, None] == tokens[b, None, 1:]).all(-1)  # (32, 64)
+        assert match.sum(1).eq(1).all() and match.sum(0).le(1).all()
+    assert not torch.equal(kept[0, 1:], kept[1, 1:])  # each image draws its own
+
+
 @pytest.mark.parametrize(
     "kwargs, words",
     [
+        (dict(patch_drop=1.0), ["patch_drop", "[0, 1)", "1.0"]),
         (dict(patch_size=5), ["patch size 5", "32"]),
         (dict(embed_dim=100, num_heads=3), ["100", "3"]),
     ],

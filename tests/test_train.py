@@ -195,6 +195,25 @@ def test_ema_evaluates_both_and_saves_the_average(tiny_cifar, tmp_path):
     assert not torch.equal(saved["head.weight"], state["weights"]["head.weight"])
 
 
+def test_patch_drop_thins_the_tokens_until_its_share_of_the_run(
+    tiny_cifar, tmp_path, monkeypatch
+):
+    from vit_core.model import PatchDropout
+
+    tokens, forward = [], PatchDropout.forward
+    monkeypatch.setattr(
+        PatchDropout,
+        "forward",
+        lambda self, x: tokens.append(forward(self, x).shape[1]) or forward(self, x),
+    )
+    flags = "--model vit_laptop_cls --epochs 2 --batch-size 64 --eval-every 0"
+    fast_run(tiny_cifar, tmp_path, f"{flags} --patch-drop 0.5 --patch-drop-until 0.5")
+    # 320 images, batch 64: 5 steps an epoch; the first epoch drops half of the 64
+    # patches, the second keeps them all, as does the evaluation that follows
+    assert tokens[:5] == [1 + 32] * 5 and set(tokens[5:]) == {1 + 64}
+    assert read(tmp_path / "checkpoint.json")["config"]["patch_drop"] == 0.5
+
+
 def test_bf16_trains_and_is_recorded(tiny_cifar, tmp_path):
     summary = fast_run(tiny_cifar, tmp_path, "--epochs 1 --precision bf16")
     assert summary["recipe"]["precision"] == "bf16"

@@ -1,13 +1,15 @@
 """Training throughput, measured side by side in one run: ``python -m vit_core.bench``.
 
-Three comparisons, each timed in alternating rounds so that drift of the machine hits
+Four comparisons, each timed in alternating rounds so that drift of the machine hits
 both sides alike:
 - ``pipeline``: our fast path (uint8 data on the device, batch augmentation, optional
   bf16/compile) against the seed-style baseline (fp32, eager, batch 128, torchvision
   DataLoader with per-image PIL transforms);
 - ``timm``: our model's training step against timm's VisionTransformer of the same
   configuration;
-- ``augment``: the cost of each augmentation on a batch.
+- ``augment``: the cost of each augmentation on a batch;
+- ``patch-drop``: the training step with every patch token against steps that drop a
+  share of them (``--patch-drop``).
 Results (mean and spread over rounds, device, command, commit) go to ``--out`` as JSON.
 """
 
@@ -40,6 +42,8 @@ from .model import timm_twin
 from .precision import autocast
 from .registry import create_model
 from .runinfo import command_line, environment, resolve_device
+
+PATCH_DROPS = (0.0, 0.25, 0.5)
 
 
 def sync(device: torch.device) -> None:
@@ -190,6 +194,32 @@ def bench_timm(args, device) -> dict:
     return res
 
 
+def bench_patch_drop(args, device) -> dict:
+    torch.manual_seed(0)
+    x = torch.randn(args.batch_size, 3, 32, 32, device=device)
+    y = torch.randint(0, 10, (args.batch_size,), device=device)
+    steps = {
+        f"drop {p:g}": train_step_fn(
+            create_model(args.model, patch_drop=p).to(device),
+            device,
+            args.precision,
+            args.compile,
+        )
+        for p in PATCH_DROPS
+    }
+    res = timed_rounds(
+        {k: (lambda s=s: s(x, y)) for k, s in steps.items()},
+        args.steps,
+        args.rounds,
+        args.warmup,
+        device,
+        dict.fromkeys(steps, args.batch_size),
+    )
+    base = res["drop 0"]["img_per_s_mean"]
+    res["speedup"] = {k: res[k]["img_per_s_mean"] / base for k in steps}
+    return res
+
+
 def bench_augment(args, device) -> dict:
     images, labels = load_cifar10(args.data_dir, train=False)
     x8 = images[: args.batch_size].to(device)
@@ -217,11 +247,19 @@ def bench_augment(args, device) -> dict:
     return out
 
 
+BENCHES = {
+    "pipeline": bench_pipeline,
+    "timm": bench_timm,
+    "augment": bench_augment,
+    "patch-drop": bench_patch_drop,
+}
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(
         prog="python -m vit_core.bench", description=__doc__.splitlines()[0]
     )
-    p.add_argument("what", nargs="+", choices=["pipeline", "timm", "augment"])
+    p.add_argument("what", nargs="+", choices=list(BENCHES))
     p.add_argument("--model", default="vit_tiny")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
@@ -252,11 +290,7 @@ def main(argv=None) -> None:
             "rounds": args.rounds,
         }
         for what in args.what:
-            result[what] = {
-                "pipeline": bench_pipeline,
-                "timm": bench_timm,
-                "augment": bench_augment,
-            }[what](args, device)
+            result[what] = BENCHES[what](args, device)
             print(what, result[what], file=sys.stderr)
     except (VitCoreError, ValueError) as e:
         sys.exit(f"error: {e}")

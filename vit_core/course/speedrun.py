@@ -17,13 +17,14 @@ COMPARISON = "2 epochs, val:"  # the notes of the equal-epoch optimizer comparis
 
 
 def timed_runs(experiments: list[dict], models: list[dict] | None = None) -> list[dict]:
-    """Every run that stopped by its time budget, as {label, model, optimizer, device,
-    minutes, test_accuracy, test_accuracy_flip}."""
+    """Every run that stopped by its time budget, as {label, model, optimizer,
+    patch_drop, device, minutes, test_accuracy, test_accuracy_flip}."""
     rows = [
         {
             "label": r["note"],
             "model": r["model"],
             "optimizer": r["recipe"]["optimizer"],
+            "patch_drop": r["recipe"].get("patch_drop", 0.0),
             "device": r["device"],
             "minutes": r["train_seconds"] / 60,
             "test_accuracy": r["test_accuracy"],
@@ -37,6 +38,7 @@ def timed_runs(experiments: list[dict], models: list[dict] | None = None) -> lis
             "label": f"models experiment: {r['model']}",
             "model": r["model"],
             "optimizer": r["recipe"]["optimizer"],
+            "patch_drop": 0.0,
             "device": r["device"],
             "minutes": r["train_seconds"] / 60,
             "test_accuracy": r["test_accuracy"],
@@ -59,9 +61,9 @@ def path_figure(rows: list[dict]):
     markers = {"adamw": "o", "muon": "*", "sgd": "s"}
     labelled = {}  # one label for runs of one recipe on one machine
     for r in rows:
-        key = (r["device"], r["model"], r["optimizer"], round(r["minutes"]))
-        labelled.setdefault(key, []).append(r)
-    for (device, model, optimizer, _), runs in labelled.items():
+        recipe = (r["model"], r["optimizer"], r["patch_drop"])
+        labelled.setdefault((r["device"], *recipe, round(r["minutes"])), []).append(r)
+    for (device, model, optimizer, patch_drop, _), runs in labelled.items():
         colour = f"C{devices.index(device)}"
         size = 260 if optimizer == "muon" else 110
         for r in runs:
@@ -76,8 +78,9 @@ def path_figure(rows: list[dict]):
             )
         top = max(100 * r["test_accuracy"] for r in runs)
         runs_note = f" ({len(runs)} runs)" if len(runs) > 1 else ""
+        drop_note = f", patch drop {patch_drop:g}" if patch_drop else ""
         ax.annotate(
-            f"{model}, {optimizer}{runs_note}",
+            f"{model}, {optimizer}{drop_note}{runs_note}",
             (runs[0]["minutes"], top),
             textcoords="offset points",
             xytext=(8, -3),
@@ -108,7 +111,7 @@ def path_figure(rows: list[dict]):
 
 def comparisons(experiments: list[dict]) -> list[dict]:
     """The equal-epoch optimizer comparisons: {model, optimizer, lr, epochs,
-    val_accuracy, val_accuracy_flip}."""
+    val_accuracy, val_accuracy_flip, img_per_s, train_minutes}."""
     return [
         {
             "model": r["model"],
@@ -118,6 +121,7 @@ def comparisons(experiments: list[dict]) -> list[dict]:
             "val_accuracy": r["val_accuracy"],
             "val_accuracy_flip": r["val_accuracy_flip"],
             "img_per_s": r["img_per_s"],
+            "train_minutes": r["train_minutes"],
         }
         for r in experiments
         if (r["note"] or "").startswith(COMPARISON)
@@ -171,4 +175,54 @@ def verdict(name: str, record: dict, epochs_wanted: int = 200) -> str:
         f"of {goal:.0%} is {outcome}. It saw {record['epochs']:.1f} epochs at "
         f"{record['img_per_s']:.0f} img/s; {epochs_wanted} epochs would take "
         f"{hours:.1f} hours at that speed."
+    )
+
+
+def patch_drop_sentences(experiments: list[dict]) -> list[str]:
+    """Each equal-epoch run with patch dropout against the comparison run of the same
+    model, optimizer and lr with every patch, in points of validation accuracy and
+    minutes of training."""
+    base = comparisons(experiments)
+    out = []
+    for r in experiments:
+        recipe = r["recipe"]
+        if not recipe.get("patch_drop") or r["val_accuracy"] is None:
+            continue
+        same = [
+            b
+            for b in base
+            if (b["model"], b["optimizer"], b["lr"])
+            == (r["model"], recipe["optimizer"], recipe["lr"])
+        ]
+        if not same:
+            continue
+        b = same[-1]
+        out.append(
+            f"{r['model']}: {r['epochs']:g} epochs dropping "
+            f"{recipe['patch_drop']:.0%} of the patches for the first "
+            f"{recipe['patch_drop_until']:.0%} of the run reached "
+            f"{100 * r['val_accuracy']:.2f}% on the validation split, against "
+            f"{100 * b['val_accuracy']:.2f}% for {b['epochs']:g} epochs with every "
+            f"patch ({100 * (r['val_accuracy'] - b['val_accuracy']):+.2f} points); "
+            f"they trained {r['train_minutes']:.1f} against {b['train_minutes']:.1f} "
+            f"minutes."
+        )
+    return out
+
+
+def speedup_sentence(bench: dict) -> str:
+    """What the patch-drop benchmark measured: the speed of a training step at each
+    share of patches dropped, against every patch, in the same run."""
+    sides = bench["patch-drop"]
+    parts = [
+        f"{name.removeprefix('drop ')} dropped: {sides[name]['img_per_s_mean']:.0f} "
+        f"± {sides[name]['img_per_s_std']:.0f} img/s ({sides['speedup'][name]:.2f}x)"
+        for name in sides["speedup"]
+    ]
+    return (
+        f"{bench['model']} training steps (AdamW), batch "
+        f"{sides['drop 0']['batch_size']}, "
+        f"{bench['rounds']} alternating rounds on {bench['device']}: "
+        + "; ".join(parts)
+        + "."
     )
