@@ -11,6 +11,7 @@
 #   scripts/cpu_search.sh hour-lr      2 epochs each: the hybrid's Muon learning rate
 #   scripts/cpu_search.sh laptop       the laptop preset, 15 minutes; shipped
 #   scripts/cpu_search.sh patch-drop   3 epochs each: half the patches dropped early
+#   scripts/cpu_search.sh patch-drop-seed  the plain ViT's pair, seed 1, side by side
 #   scripts/cpu_search.sh patch-bench  the step's speed with patches dropped (alone)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -76,6 +77,15 @@ patch-drop)  # two at a time, a thread each. Dropping half the patches for the f
   run "3 epochs, val: plain CLS ViT, patch drop 0.5 until 0.75" $drop \
     --model vit_laptop_cls &
   run "3 epochs, val: vit_laptop, patch drop 0.5 until 0.75" $drop
+  wait
+  ;;
+patch-drop-seed)  # the plain ViT's pair again with another seed, side by side: the
+  # same machine at the same time, so their minutes compare
+  two="--val-split 5000 --threads 1 --optimizer muon --lr 2.8e-3 --seed 1"
+  run "2 epochs, val: plain CLS ViT, muon, lr 2.8e-3, seed 1" $two --epochs 2 \
+    --model vit_laptop_cls &
+  run "3 epochs, val: plain CLS ViT, patch drop 0.5 until 0.75, seed 1" $two \
+    --epochs 3 --patch-drop 0.5 --patch-drop-until 0.75 --model vit_laptop_cls
   wait
   ;;
 patch-bench)

@@ -12,6 +12,7 @@ from vit_core.course.speedrun import (
     patch_drop_sentences,
     path_figure,
     speedup_sentence,
+    spread,
     timed_runs,
     verdict,
 )
@@ -105,10 +106,21 @@ def test_patch_drop_is_compared_with_the_same_recipe_with_every_patch():
         run("2 epochs, val: m", "muon", val=0.62, train_minutes=13.5),
         dropped,
     ]
-    (line,) = patch_drop_sentences(log)
-    assert "3 epochs dropping 50% of the patches for the first 75%" in line
+    other_seed = {**dropped, "recipe": {**dropped["recipe"], "seed": 1}}
+    (line,) = patch_drop_sentences(log + [other_seed])  # no seed-1 run to pair with
+    assert "seed 0: 3 epochs dropping 50% of the patches for the first 75%" in line
     assert "66.00%" in line and "62.00% for 2 epochs" in line and "+4.00" in line
     assert "14.0 against 13.5 minutes" in line
+
+
+def test_labels_of_one_column_are_moved_apart_in_order():
+    column = [(79.65, "a"), (79.89, "b"), (82.09, "c"), (90.0, "d")]
+    assert spread(column, 1.6) == [
+        (79.65, "a"),
+        (81.25, "b"),
+        (82.85, "c"),
+        (90.0, "d"),
+    ]
 
 
 def test_the_speedup_sentence_reads_the_benchmark():

@@ -169,25 +169,30 @@ def bench_pipeline(args, device) -> dict:
     return res
 
 
-def bench_timm(args, device) -> dict:
-    torch.manual_seed(0)
-    ours = create_model(args.model).to(device)
-    c = ours.cfg
-    timm_model = timm_twin(c).to(device)
-    x = torch.randn(args.batch_size, 3, c.img_size, c.img_size, device=device)
+def time_models(models: dict, args, device, img_size: int = 32) -> dict:
+    """Training steps of each of ``models`` on one fixed random batch, in alternating
+    rounds (``timed_rounds``)."""
+    x = torch.randn(args.batch_size, 3, img_size, img_size, device=device)
     y = torch.randint(0, 10, (args.batch_size,), device=device)
     steps = {
-        name: train_step_fn(m, device, args.precision, args.compile)
-        for name, m in [("ours", ours), ("timm", timm_model)]
+        name: train_step_fn(m.to(device), device, args.precision, args.compile)
+        for name, m in models.items()
     }
-    res = timed_rounds(
+    return timed_rounds(
         {k: (lambda s=s: s(x, y)) for k, s in steps.items()},
         args.steps,
         args.rounds,
         args.warmup,
         device,
-        {"ours": args.batch_size, "timm": args.batch_size},
+        dict.fromkeys(steps, args.batch_size),
     )
+
+
+def bench_timm(args, device) -> dict:
+    torch.manual_seed(0)
+    ours = create_model(args.model)
+    models = {"ours": ours, "timm": timm_twin(ours.cfg)}
+    res = time_models(models, args, device, ours.cfg.img_size)
     res["time_ratio_ours_over_timm"] = (
         res["timm"]["img_per_s_mean"] / res["ours"]["img_per_s_mean"]
     )
@@ -196,27 +201,12 @@ def bench_timm(args, device) -> dict:
 
 def bench_patch_drop(args, device) -> dict:
     torch.manual_seed(0)
-    x = torch.randn(args.batch_size, 3, 32, 32, device=device)
-    y = torch.randint(0, 10, (args.batch_size,), device=device)
-    steps = {
-        f"drop {p:g}": train_step_fn(
-            create_model(args.model, patch_drop=p).to(device),
-            device,
-            args.precision,
-            args.compile,
-        )
-        for p in PATCH_DROPS
+    models = {
+        f"drop {p:g}": create_model(args.model, patch_drop=p) for p in PATCH_DROPS
     }
-    res = timed_rounds(
-        {k: (lambda s=s: s(x, y)) for k, s in steps.items()},
-        args.steps,
-        args.rounds,
-        args.warmup,
-        device,
-        dict.fromkeys(steps, args.batch_size),
-    )
+    res = time_models(models, args, device)
     base = res["drop 0"]["img_per_s_mean"]
-    res["speedup"] = {k: res[k]["img_per_s_mean"] / base for k in steps}
+    res["speedup"] = {k: res[k]["img_per_s_mean"] / base for k in models}
     return res
 
 

@@ -10,8 +10,13 @@ from __future__ import annotations
 
 # each time-budget record -> the test accuracy its preset aims for
 GOALS = {"cpu_laptop.json": 0.80, "cpu_hour.json": 0.86, "cpu_plain_hour.json": 0.80}
-# minutes -> the laptop recipe's goal, drawn on the path plot
-TARGETS = {15: GOALS["cpu_laptop.json"], 60: GOALS["cpu_hour.json"]}
+# (minutes, goal, whose) of each record, drawn on the path plot
+TARGETS = [
+    (15, GOALS["cpu_laptop.json"], "laptop"),
+    (60, GOALS["cpu_hour.json"], "laptop-hour"),
+    (60, GOALS["cpu_plain_hour.json"], "plain-hour"),
+]
+LABEL_GAP = 1.6  # points of accuracy between two labels of one column
 TRAIN_IMAGES = 50_000
 COMPARISON = "2 epochs, val:"  # the notes of the equal-epoch optimizer comparisons
 
@@ -60,6 +65,7 @@ def path_figure(rows: list[dict]):
     devices = sorted({r["device"] for r in rows})
     markers = {"adamw": "o", "muon": "*", "sgd": "s"}
     labelled = {}  # one label for runs of one recipe on one machine
+    labels = {}  # minutes -> [(accuracy, text)], spread apart before drawing
     for r in rows:
         recipe = (r["model"], r["optimizer"], r["patch_drop"])
         labelled.setdefault((r["device"], *recipe, round(r["minutes"])), []).append(r)
@@ -79,22 +85,21 @@ def path_figure(rows: list[dict]):
         top = max(100 * r["test_accuracy"] for r in runs)
         runs_note = f" ({len(runs)} runs)" if len(runs) > 1 else ""
         drop_note = f", patch drop {patch_drop:g}" if patch_drop else ""
-        ax.annotate(
-            f"{model}, {optimizer}{drop_note}{runs_note}",
-            (runs[0]["minutes"], top),
-            textcoords="offset points",
-            xytext=(8, -3),
-            fontsize=7,
-        )
+        text = f"{model}, {optimizer}{drop_note}{runs_note}"
+        labels.setdefault(round(runs[0]["minutes"]), []).append((top, text))
+    for minutes, column in labels.items():
+        for y, text in spread(sorted(column), LABEL_GAP):
+            ax.annotate(text, (minutes + 1.2, y), fontsize=7, va="center")
     for k, device in enumerate(devices):
         ax.scatter([], [], color=f"C{k}", label=device)
-    for minutes, accuracy in TARGETS.items():
-        ax.plot([minutes - 3, minutes + 3], [100 * accuracy] * 2, "k--", lw=1)
+    for minutes, accuracy, whose in TARGETS:
+        ax.plot([minutes - 3, minutes], [100 * accuracy] * 2, "k--", lw=1)
         ax.annotate(
-            f"target {accuracy:.0%}",
-            (minutes + 3.5, 100 * accuracy),
-            fontsize=8,
+            f"{whose}: {accuracy:.0%}",
+            (minutes - 3.5, 100 * accuracy),
+            fontsize=7,
             va="center",
+            ha="right",
         )
     for name in sorted({r["optimizer"] for r in rows}):
         ax.scatter([], [], color="gray", marker=markers[name], label=name)
@@ -109,14 +114,26 @@ def path_figure(rows: list[dict]):
     return fig
 
 
+def spread(column: list[tuple[float, str]], gap: float) -> list[tuple[float, str]]:
+    """Labels sorted by height, moved up just enough that each sits ``gap`` above the
+    one below it."""
+    out = []
+    for y, text in column:
+        if out and y < out[-1][0] + gap:
+            y = out[-1][0] + gap
+        out.append((y, text))
+    return out
+
+
 def comparisons(experiments: list[dict]) -> list[dict]:
-    """The equal-epoch optimizer comparisons: {model, optimizer, lr, epochs,
+    """The equal-epoch optimizer comparisons: {model, optimizer, lr, seed, epochs,
     val_accuracy, val_accuracy_flip, img_per_s, train_minutes}."""
     return [
         {
             "model": r["model"],
             "optimizer": r["recipe"]["optimizer"],
             "lr": r["recipe"]["lr"],
+            "seed": r["recipe"].get("seed", 0),
             "epochs": r["epochs"],
             "val_accuracy": r["val_accuracy"],
             "val_accuracy_flip": r["val_accuracy_flip"],
@@ -180,8 +197,8 @@ def verdict(name: str, record: dict, epochs_wanted: int = 200) -> str:
 
 def patch_drop_sentences(experiments: list[dict]) -> list[str]:
     """Each equal-epoch run with patch dropout against the comparison run of the same
-    model, optimizer and lr with every patch, in points of validation accuracy and
-    minutes of training."""
+    model, optimizer, lr and seed with every patch, in points of validation accuracy
+    and minutes of training."""
     base = comparisons(experiments)
     out = []
     for r in experiments:
@@ -191,14 +208,15 @@ def patch_drop_sentences(experiments: list[dict]) -> list[str]:
         same = [
             b
             for b in base
-            if (b["model"], b["optimizer"], b["lr"])
-            == (r["model"], recipe["optimizer"], recipe["lr"])
+            if (b["model"], b["optimizer"], b["lr"], b["seed"])
+            == (r["model"], recipe["optimizer"], recipe["lr"], recipe.get("seed", 0))
         ]
         if not same:
             continue
         b = same[-1]
         out.append(
-            f"{r['model']}: {r['epochs']:g} epochs dropping "
+            f"{r['model']}, seed {recipe.get('seed', 0)}: {r['epochs']:g} epochs "
+            f"dropping "
             f"{recipe['patch_drop']:.0%} of the patches for the first "
             f"{recipe['patch_drop_until']:.0%} of the run reached "
             f"{100 * r['val_accuracy']:.2f}% on the validation split, against "
