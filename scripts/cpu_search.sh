@@ -10,6 +10,7 @@
 #   scripts/cpu_search.sh hour         the hybrid, 60 minutes; shipped
 #   scripts/cpu_search.sh hour-lr      2 epochs each: the hybrid's Muon learning rate
 #   scripts/cpu_search.sh laptop       the laptop preset, 15 minutes; shipped
+#   scripts/cpu_search.sh laptop-patch-drop  the same with patch dropout; logged only
 #   scripts/cpu_search.sh patch-drop   3 epochs each: half the patches dropped early
 #   scripts/cpu_search.sh patch-drop-seed  the plain ViT's pair, seed 1, side by side
 #   scripts/cpu_search.sh patch-bench  the step's speed with patches dropped (alone)
@@ -101,6 +102,12 @@ plain-hour)
 hour)
   timed laptop-hour cpu_hour.json vit_laptop_hour \
     "60 min: laptop-hour preset (vit_laptop, Muon)"
+  ;;
+laptop-patch-drop)  # alone: the laptop preset with patch dropout, logged, not shipped
+  uptime
+  $PY -m vit_core.train --preset laptop --patch-drop 0.5 --patch-drop-until 0.75 \
+    --quiet --out runs/laptop-patch-drop --log-to "$LOG" \
+    --note "15 min: laptop preset, patch drop 0.5 until 0.75 (vit_laptop, Muon)"
   ;;
 laptop)
   timed laptop cpu_laptop.json vit_laptop "15 min: laptop preset (vit_laptop, Muon)"

@@ -78,7 +78,8 @@ def test_2_under_ddp_every_process_follows_rank_0s_clock(tiny_cifar, tmp_path):
     r = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     ranks = [read(out / f"rank{i}.json") for i in range(2)]
-    assert len(ranks[0]["lrs"]) > 10
+    # more than an epoch (5 steps of 32 images a process), however fast the machine
+    assert len(ranks[0]["lrs"]) > 5
     # the same schedule, to the bit, and the same stop
     assert ranks[0]["lrs"] == ranks[1]["lrs"]
     summary = read(out / "summary.json")
