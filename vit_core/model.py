@@ -229,7 +229,7 @@ def drop_path(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
 
 class PatchDropout(nn.Module):
     """In training, keep a random subset of each image's patch tokens (PatchDropout,
-    Liu et al. 2022): the blocks then see fewer tokens, so a step costs less. The first
+    Liu et al. 2023): the blocks then see fewer tokens, so a step costs less. The first
     ``num_prefix`` tokens (CLS) are always kept. Nothing changes in evaluation. The
     trainer may lower ``p`` as a run goes on, so that its last steps see every
     token."""
