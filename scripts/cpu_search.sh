@@ -14,6 +14,7 @@
 #   scripts/cpu_search.sh patch-drop   3 epochs each: half the patches dropped early
 #   scripts/cpu_search.sh patch-drop-seed  the plain ViT's pair, seed 1, side by side
 #   scripts/cpu_search.sh patch-bench  the step's speed with patches dropped (alone)
+#   scripts/cpu_search.sh muon-bench   Muon's update, stacked by shape or not (alone)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -94,6 +95,10 @@ patch-bench)
     $PY -m vit_core.bench patch-drop --model "$model" --batch-size 64 --threads 2 \
       --out "vit_core/results/bench_patch_drop_$model.json"
   done
+  ;;
+muon-bench)
+  $PY -m vit_core.bench muon --model vit_laptop_cls --threads 2 --steps 20 \
+    --rounds 7 --out vit_core/results/bench_muon_vit_laptop_cls.json
   ;;
 plain-hour)
   timed plain-hour cpu_plain_hour.json vit_laptop_cls \

@@ -46,6 +46,33 @@ def test_orthogonalize_flattens_the_singular_values():
     assert torch.linalg.svdvals(g).max() / torch.linalg.svdvals(g).min() > 50
 
 
+def test_a_stack_of_matrices_orthogonalizes_as_each_one_alone():
+    tall, wide = torch.randn(3, 96, 32), torch.randn(2, 32, 64)
+    for stack in (tall, wide):
+        together = orthogonalize(stack)
+        for g, x in zip(stack, together):
+            torch.testing.assert_close(x, orthogonalize(g), rtol=1e-4, atol=1e-5)
+
+
+def test_muon_steps_each_matrix_as_the_formula_says():
+    """Stacking same-shape matrices is a speed-up only: each weight still gets its own
+    orthogonalized Nesterov momentum, scaled by 0.2 * sqrt(max(A, B))."""
+    torch.manual_seed(0)
+    weights = [torch.nn.Parameter(torch.randn(*s)) for s in [(8, 4), (8, 4), (4, 6)]]
+    grads = [torch.randn_like(w) for w in weights]
+    before = [w.detach().clone() for w in weights]
+    opt = Muon(weights, lr=0.1, weight_decay=0.5, momentum=0.9)
+    for w, g in zip(weights, grads):
+        w.grad = g.clone()
+    opt.step()
+    for w, w0, g in zip(weights, before, grads):
+        nesterov = g + 0.9 * g  # the first momentum buffer is the gradient itself
+        want = w0 * (1 - 0.1 * 0.5) - 0.1 * 0.2 * max(w.shape) ** 0.5 * orthogonalize(
+            nesterov
+        )
+        torch.testing.assert_close(w.detach(), want, rtol=1e-4, atol=1e-5)
+
+
 def test_muon_refuses_a_model_without_blocks():
     with pytest.raises(ValueError, match="no transformer blocks"):
         build_optimizer(

@@ -9,7 +9,9 @@ both sides alike:
   configuration;
 - ``augment``: the cost of each augmentation on a batch;
 - ``patch-drop``: the training step with every patch token against steps that drop a
-  share of them (``--patch-drop``).
+  share of them (``--patch-drop``);
+- ``muon``: Muon's Newton-Schulz on the blocks' matrices, one matrix at a time against
+  one stacked product per shape (what ``Muon.step`` does).
 Results (mean and spread over rounds, device, command, commit) go to ``--out`` as JSON.
 """
 
@@ -39,6 +41,7 @@ from .data import (
 from .errors import VitCoreError
 from .mix import mix_batch
 from .model import timm_twin
+from .optim import is_hidden_matrix, orthogonalize
 from .precision import autocast
 from .registry import create_model
 from .runinfo import command_line, environment, resolve_device
@@ -66,10 +69,16 @@ def train_step_fn(model, device, precision: str, compile_: bool):
 
 
 def timed_rounds(
-    sides: dict, steps: int, rounds: int, warmup: int, device, batch_size: dict
+    sides: dict,
+    steps: int,
+    rounds: int,
+    warmup: int,
+    device,
+    batch_size: dict,
+    per: str = "img",
 ) -> dict:
     """Run each side's ``next_step()`` ``steps`` times per round, alternating sides;
-    images/s per round."""
+    ``per`` (images) per second, each round."""
     for run in sides.values():
         for _ in range(warmup):
             run()
@@ -84,9 +93,9 @@ def timed_rounds(
             rates[name].append(steps * batch_size[name] / (time.perf_counter() - t0))
     return {
         name: {
-            "img_per_s_mean": statistics.mean(r),
-            "img_per_s_std": statistics.stdev(r) if len(r) > 1 else 0.0,
-            "img_per_s_rounds": [round(v, 1) for v in r],
+            f"{per}_per_s_mean": statistics.mean(r),
+            f"{per}_per_s_std": statistics.stdev(r) if len(r) > 1 else 0.0,
+            f"{per}_per_s_rounds": [round(v, 1) for v in r],
             "batch_size": batch_size[name],
         }
         for name, r in rates.items()
@@ -210,6 +219,39 @@ def bench_patch_drop(args, device) -> dict:
     return res
 
 
+def bench_muon(args, device) -> dict:
+    torch.manual_seed(0)
+    grads = [
+        torch.randn_like(p, device=device)
+        for n, p in create_model(args.model).named_parameters()
+        if is_hidden_matrix(n, p)
+    ]
+    shapes = {g.shape for g in grads}
+    stacks = [torch.stack([g for g in grads if g.shape == s]) for s in shapes]
+    sides = {
+        "one at a time": lambda: [orthogonalize(g) for g in grads],
+        "stacked by shape": lambda: [orthogonalize(x) for x in stacks],
+    }
+    res = timed_rounds(
+        sides,
+        args.steps,
+        args.rounds,
+        args.warmup,
+        device,
+        dict.fromkeys(sides, 1),
+        per="update",
+    )
+    for side in sides:
+        res[side]["ms_per_update"] = 1000 / res[side]["update_per_s_mean"]
+    res["matrices"] = len(grads)
+    res["shapes"] = sorted(list(s) for s in shapes)
+    res["speedup"] = (
+        res["stacked by shape"]["update_per_s_mean"]
+        / res["one at a time"]["update_per_s_mean"]
+    )
+    return res
+
+
 def bench_augment(args, device) -> dict:
     images, labels = load_cifar10(args.data_dir, train=False)
     x8 = images[: args.batch_size].to(device)
@@ -242,6 +284,7 @@ BENCHES = {
     "timm": bench_timm,
     "augment": bench_augment,
     "patch-drop": bench_patch_drop,
+    "muon": bench_muon,
 }
 
 
