@@ -98,7 +98,7 @@ patch-bench)
   ;;
 muon-bench)
   $PY -m vit_core.bench muon --model vit_laptop_cls --threads 2 --steps 20 \
-    --rounds 7 --out vit_core/results/bench_muon_vit_laptop_cls.json
+    --rounds 15 --out vit_core/results/bench_muon_vit_laptop_cls.json
   ;;
 plain-hour)
   timed plain-hour cpu_plain_hour.json vit_laptop_cls \
