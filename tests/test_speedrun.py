@@ -8,6 +8,7 @@ import pytest
 from vit_core.config import PRESETS, TrainConfig
 from vit_core.course.speedrun import (
     comparisons,
+    muon_bench_sentence,
     muon_sentences,
     patch_drop_sentences,
     path_figure,
@@ -136,6 +137,26 @@ def test_the_speedup_sentence_reads_the_benchmark():
     line = speedup_sentence(bench)
     assert "(AdamW), batch 64, 5 alternating rounds on CPU A" in line
     assert "0.5 dropped: 420 ± 5 img/s (2.10x)" in line
+
+
+def test_the_muon_bench_sentence_reads_the_benchmark():
+    def side(rate):
+        return {"update_per_s_mean": rate, "update_per_s_std": 2.0}
+
+    bench = {"model": "vit_laptop_cls", "rounds": 15, "device": "CPU A"}
+    bench["muon"] = {
+        "one at a time": side(25.0) | {"ms_per_update": 40.0},
+        "stacked by shape": side(50.0) | {"ms_per_update": 20.0},
+        "matrices": 16,
+        "shapes": [[128, 128], [384, 128]],
+        "speedup": 2.0,
+    }
+    line = muon_bench_sentence(bench)
+    assert "vit_laptop_cls's 16 block matrices (2 shapes), 15 alternating" in line
+    assert "one at a time 40.0 ms per update (25.0 ± 2.0 updates/s)" in line
+    assert line.endswith(
+        "stacked by shape 20.0 ms per update (50.0 ± 2.0 updates/s), 2.00x."
+    )
 
 
 def test_the_recorded_experiments_render():

@@ -244,3 +244,23 @@ def speedup_sentence(bench: dict) -> str:
         + "; ".join(parts)
         + "."
     )
+
+
+def muon_bench_sentence(bench: dict) -> str:
+    """What the Muon benchmark measured: one update of the blocks' matrices, each
+    orthogonalized alone against stacked by shape, in the same run."""
+    sides = bench["muon"]
+
+    def side(name: str) -> str:
+        s = sides[name]
+        return (
+            f"{name} {s['ms_per_update']:.1f} ms per update "
+            f"({s['update_per_s_mean']:.1f} ± {s['update_per_s_std']:.1f} updates/s)"
+        )
+
+    return (
+        f"Muon on {bench['model']}'s {sides['matrices']} block matrices "
+        f"({len(sides['shapes'])} shapes), {bench['rounds']} alternating rounds on "
+        f"{bench['device']}: {side('one at a time')}; {side('stacked by shape')}, "
+        f"{sides['speedup']:.2f}x."
+    )
