@@ -7,6 +7,7 @@
 #   scripts/cpu_search.sh 1            1 epoch each: the first laptop search
 #   scripts/cpu_search.sh muon         2 epochs each: AdamW against Muon
 #   scripts/cpu_search.sh plain-hour   the plain CLS ViT, 60 minutes; shipped
+#   scripts/cpu_search.sh plain-hour-seed  the same with seed 1, for the spread; logged
 #   scripts/cpu_search.sh hour         the hybrid, 60 minutes; shipped
 #   scripts/cpu_search.sh hour-lr      2 epochs each: the hybrid's Muon learning rate
 #   scripts/cpu_search.sh laptop       the laptop preset, 15 minutes; shipped
@@ -14,7 +15,7 @@
 #   scripts/cpu_search.sh patch-drop   3 epochs each: half the patches dropped early
 #   scripts/cpu_search.sh patch-drop-seed  the plain ViT's pair, seed 1, side by side
 #   scripts/cpu_search.sh patch-bench  the step's speed with patches dropped (alone)
-#   scripts/cpu_search.sh muon-bench   Muon's update, stacked by shape or not (alone)
+#   scripts/cpu_search.sh step-bench   a step's parts; Muon stacked by shape or not (alone)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -96,13 +97,21 @@ patch-bench)
       --out "vit_core/results/bench_patch_drop_$model.json"
   done
   ;;
-muon-bench)
+step-bench)
+  $PY -m vit_core.bench step --model vit_laptop_cls --batch-size 64 --threads 2 \
+    --out vit_core/results/bench_step_vit_laptop_cls.json
   $PY -m vit_core.bench muon --model vit_laptop_cls --threads 2 --steps 20 \
     --rounds 15 --out vit_core/results/bench_muon_vit_laptop_cls.json
   ;;
 plain-hour)
   timed plain-hour cpu_plain_hour.json vit_laptop_cls \
     "60 min: plain-hour preset (vit_laptop_cls, Muon)"
+  ;;
+plain-hour-seed)  # alone: the preset's spread over seeds; logged, not shipped
+  uptime
+  $PY -m vit_core.train --preset plain-hour --seed 1 --quiet \
+    --out runs/plain-hour-seed1 --log-to "$LOG" \
+    --note "60 min: plain-hour preset, seed 1 (vit_laptop_cls, Muon)"
   ;;
 hour)
   timed laptop-hour cpu_hour.json vit_laptop_hour \

@@ -14,6 +14,7 @@ from vit_core.course.speedrun import (
     path_figure,
     speedup_sentence,
     spread,
+    step_parts_sentences,
     timed_runs,
     verdict,
 )
@@ -156,6 +157,18 @@ def test_the_muon_bench_sentence_reads_the_benchmark():
     assert "one at a time 40.0 ms per update (25.0 ± 2.0 updates/s)" in line
     assert line.endswith(
         "stacked by shape 20.0 ms per update (50.0 ± 2.0 updates/s), 2.00x."
+    )
+
+
+def test_the_step_parts_read_the_benchmark():
+    parts = dict.fromkeys(("forward", "backward", "clip", "muon", "adamw"), 0.2)
+    side = {"ms_per_step": 150.0, "ms_per_step_std": 4.0, "share": parts}
+    bench = {"model": "vit_laptop_cls", "device": "CPU A"}
+    bench["step"] = {"batch_size": 64, "drop 0": side, "drop 0.5": side}
+    first, second = step_parts_sentences(bench)
+    assert first.startswith("vit_laptop_cls, batch 64, 0 of the patches dropped: 150")
+    assert second.endswith(
+        "CPU A; forward 20%, backward 20%, clip 20%, muon 20%, adamw 20%."
     )
 
 

@@ -10,6 +10,8 @@ both sides alike:
 - ``augment``: the cost of each augmentation on a batch;
 - ``patch-drop``: the training step with every patch token against steps that drop a
   share of them (``--patch-drop``);
+- ``step``: where a training step of the presets' optimizers (Muon and AdamW) spends
+  its time, with every patch and with half of them dropped;
 - ``muon``: Muon's Newton-Schulz on the blocks' matrices, one matrix at a time against
   one stacked product per shape (what ``Muon.step`` does).
 Results (mean and spread over rounds, device, command, commit) go to ``--out`` as JSON.
@@ -28,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from .checkpoint import atomic_write_json
+from .config import make_config
 from .data import (
     MEAN,
     STD,
@@ -41,7 +44,7 @@ from .data import (
 from .errors import VitCoreError
 from .mix import mix_batch
 from .model import timm_twin
-from .optim import is_hidden_matrix, orthogonalize
+from .optim import build_optimizer, is_hidden_matrix, orthogonalize
 from .precision import autocast
 from .registry import create_model
 from .runinfo import command_line, environment, resolve_device
@@ -219,6 +222,72 @@ def bench_patch_drop(args, device) -> dict:
     return res
 
 
+STEP_PARTS = ("forward", "backward", "clip", "muon", "adamw")
+
+
+def bench_step(args, device) -> dict:
+    """Milliseconds per part of a training step, steps of both drop shares in
+    alternating rounds."""
+    torch.manual_seed(0)
+    x = torch.randn(args.batch_size, 3, 32, 32, device=device)
+    y = torch.randint(0, 10, (args.batch_size,), device=device)
+    cfg = make_config("laptop", model=args.model)
+    runs = {}
+    for p in (0.0, 0.5):
+        model = create_model(args.model, patch_drop=p).to(device).train()
+        runs[f"drop {p:g}"] = (model, build_optimizer(model, cfg, device).optimizers)
+    ms = {name: {part: [] for part in STEP_PARTS} for name in runs}
+
+    def step(name: str) -> None:
+        model, (muon, adamw) = runs[name]
+        marks = [time.perf_counter()]
+
+        def mark():
+            sync(device)
+            marks.append(time.perf_counter())
+
+        loss = F.cross_entropy(model(x), y, label_smoothing=cfg.label_smoothing)
+        mark()
+        muon.zero_grad(set_to_none=True)
+        adamw.zero_grad(set_to_none=True)
+        loss.backward()
+        mark()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        mark()
+        muon.step()
+        mark()
+        adamw.step()
+        mark()
+        for part, t0, t1 in zip(STEP_PARTS, marks, marks[1:]):
+            ms[name][part].append(1000 * (t1 - t0))
+
+    for name in runs:
+        for _ in range(args.warmup):
+            step(name)
+    for parts in ms.values():
+        for times in parts.values():
+            times.clear()  # the warm-up steps
+    for _ in range(args.rounds):
+        for name in runs:
+            for _ in range(args.steps):
+                step(name)
+    out = {"batch_size": args.batch_size, "optimizers": "muon+adamw"}
+    for name, parts in ms.items():
+        mean = {part: statistics.mean(v) for part, v in parts.items()}
+        per_step = [sum(t) for t in zip(*parts.values())]
+        rounds = [
+            statistics.mean(per_step[i : i + args.steps])
+            for i in range(0, len(per_step), args.steps)
+        ]
+        out[name] = {
+            "ms_per_step": statistics.mean(per_step),
+            "ms_per_step_std": statistics.stdev(rounds) if len(rounds) > 1 else 0.0,
+            "ms": mean,
+            "share": {part: v / sum(mean.values()) for part, v in mean.items()},
+        }
+    return out
+
+
 def bench_muon(args, device) -> dict:
     torch.manual_seed(0)
     grads = [
@@ -285,6 +354,7 @@ BENCHES = {
     "augment": bench_augment,
     "patch-drop": bench_patch_drop,
     "muon": bench_muon,
+    "step": bench_step,
 }
 
 

@@ -264,3 +264,17 @@ def muon_bench_sentence(bench: dict) -> str:
         f"{bench['device']}: {side('one at a time')}; {side('stacked by shape')}, "
         f"{sides['speedup']:.2f}x."
     )
+
+
+def step_parts_sentences(bench: dict) -> list[str]:
+    """Where a training step's time goes, a line for each share of patches dropped."""
+    sides = bench["step"]
+    return [
+        f"{bench['model']}, batch {sides['batch_size']}, {name.removeprefix('drop ')} "
+        f"of the patches dropped: {s['ms_per_step']:.0f} ± {s['ms_per_step_std']:.0f} "
+        f"ms per step on {bench['device']}; "
+        + ", ".join(f"{part} {share:.0%}" for part, share in s["share"].items())
+        + "."
+        for name, s in sides.items()
+        if name.startswith("drop ")
+    ]
