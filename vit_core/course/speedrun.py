@@ -23,13 +23,14 @@ COMPARISON = "2 epochs, val:"  # the notes of the equal-epoch optimizer comparis
 
 def timed_runs(experiments: list[dict], models: list[dict] | None = None) -> list[dict]:
     """Every run that stopped by its time budget, as {label, model, optimizer,
-    patch_drop, device, minutes, test_accuracy, test_accuracy_flip}."""
+    patch_drop, seed, device, minutes, test_accuracy, test_accuracy_flip}."""
     rows = [
         {
             "label": r["note"],
             "model": r["model"],
             "optimizer": r["recipe"]["optimizer"],
             "patch_drop": r["recipe"].get("patch_drop", 0.0),
+            "seed": r["recipe"].get("seed", 0),
             "device": r["device"],
             "minutes": r["train_seconds"] / 60,
             "test_accuracy": r["test_accuracy"],
@@ -44,6 +45,7 @@ def timed_runs(experiments: list[dict], models: list[dict] | None = None) -> lis
             "model": r["model"],
             "optimizer": r["recipe"]["optimizer"],
             "patch_drop": 0.0,
+            "seed": r["recipe"].get("seed", 0),
             "device": r["device"],
             "minutes": r["train_seconds"] / 60,
             "test_accuracy": r["test_accuracy"],
