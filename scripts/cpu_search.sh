@@ -14,6 +14,7 @@
 #   scripts/cpu_search.sh laptop-patch-drop  the same with patch dropout; logged only
 #   scripts/cpu_search.sh patch-drop   3 epochs each: half the patches dropped early
 #   scripts/cpu_search.sh patch-drop-seed  the plain ViT's pair, seed 1, side by side
+#   scripts/cpu_search.sh patch-drop-more  3/4 of the patches dropped, 4 epochs, 2 seeds
 #   scripts/cpu_search.sh patch-bench  the step's speed with patches dropped (alone)
 #   scripts/cpu_search.sh step-bench   a step's parts; Muon stacked by shape or not (alone)
 set -euo pipefail
@@ -89,6 +90,16 @@ patch-drop-seed)  # the plain ViT's pair again with another seed, side by side: 
     --model vit_laptop_cls &
   run "3 epochs, val: plain CLS ViT, patch drop 0.5 until 0.75, seed 1" $two \
     --epochs 3 --patch-drop 0.5 --patch-drop-until 0.75 --model vit_laptop_cls
+  wait
+  ;;
+patch-drop-more)  # two at a time, a thread each. Three quarters of the patches dropped
+  # for the first 75% of 4 epochs cost about the compute of the patch-drop stage's 3
+  # epochs at a half (step-bench), which they are compared with, seed for seed
+  more="--epochs 4 --val-split 5000 --threads 1 --optimizer muon --lr 2.8e-3
+    --patch-drop 0.75 --patch-drop-until 0.75 --model vit_laptop_cls"
+  run "4 epochs, val: plain CLS ViT, patch drop 0.75 until 0.75" $more &
+  run "4 epochs, val: plain CLS ViT, patch drop 0.75 until 0.75, seed 1" $more \
+    --seed 1
   wait
   ;;
 patch-bench)

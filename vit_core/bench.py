@@ -11,7 +11,7 @@ both sides alike:
 - ``patch-drop``: the training step with every patch token against steps that drop a
   share of them (``--patch-drop``);
 - ``step``: where a training step of the presets' optimizers (Muon and AdamW) spends
-  its time, with every patch and with half of them dropped;
+  its time, with every patch and with a share of them dropped;
 - ``muon``: Muon's Newton-Schulz on the blocks' matrices, one matrix at a time against
   one stacked product per shape (what ``Muon.step`` does).
 Results (mean and spread over rounds, device, command, commit) go to ``--out`` as JSON.
@@ -223,17 +223,18 @@ def bench_patch_drop(args, device) -> dict:
 
 
 STEP_PARTS = ("forward", "backward", "clip", "muon", "adamw")
+STEP_DROPS = (0.0, 0.5, 0.75)
 
 
 def bench_step(args, device) -> dict:
-    """Milliseconds per part of a training step, steps of both drop shares in
-    alternating rounds."""
+    """Milliseconds per part of a training step at each of STEP_DROPS, in alternating
+    rounds."""
     torch.manual_seed(0)
     x = torch.randn(args.batch_size, 3, 32, 32, device=device)
     y = torch.randint(0, 10, (args.batch_size,), device=device)
     cfg = make_config("laptop", model=args.model)
     runs = {}
-    for p in (0.0, 0.5):
+    for p in STEP_DROPS:
         model = create_model(args.model, patch_drop=p).to(device).train()
         runs[f"drop {p:g}"] = (model, build_optimizer(model, cfg, device).optimizers)
     ms = {name: {part: [] for part in STEP_PARTS} for name in runs}
