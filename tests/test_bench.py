@@ -112,6 +112,35 @@ def test_patch_drop_comparison(bench):
         )
 
 
+def test_muon_comparison(bench):
+    result, argv = bench("muon", "--model", "vit_laptop_cls")
+    check_recorded(result, argv, "vit_laptop_cls")
+    muon = result["muon"]
+    assert muon["matrices"] == 16  # four per block, four blocks
+    assert sorted(muon["shapes"]) == [[128, 128], [128, 256], [256, 128], [384, 128]]
+    for name in ("one at a time", "stacked by shape"):
+        side = muon[name]
+        assert len(side["update_per_s_rounds"]) == 2
+        assert side["ms_per_update"] == pytest.approx(1000 / side["update_per_s_mean"])
+    assert muon["speedup"] == pytest.approx(
+        muon["stacked by shape"]["update_per_s_mean"]
+        / muon["one at a time"]["update_per_s_mean"]
+    )
+
+
+def test_step_parts_add_up(bench):
+    result, argv = bench("step", "--model", "vit_laptop_cls", "--batch-size", "4")
+    check_recorded(result, argv, "vit_laptop_cls")
+    step = result["step"]
+    assert step["batch_size"] == 4 and step["optimizers"] == "muon+adamw"
+    for name in ("drop 0", "drop 0.5", "drop 0.75"):
+        side = step[name]
+        assert set(side["ms"]) == {"forward", "backward", "clip", "muon", "adamw"}
+        assert min(side["ms"].values()) > 0 and side["ms_per_step_std"] >= 0
+        assert side["ms_per_step"] == pytest.approx(sum(side["ms"].values()))
+        assert sum(side["share"].values()) == pytest.approx(1.0)
+
+
 def test_augment_costs(bench, tiny_cifar):
     result, argv = bench("augment", "--batch-size", "8", "--data-dir", str(tiny_cifar))
     check_recorded(result, argv, "vit_tiny")

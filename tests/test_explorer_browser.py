@@ -17,6 +17,8 @@ from vit_core.registry import create_model
 
 # a page per shipped model: the page, and the folder of its data under _static/
 BOOK_PAGES = {"explorer.html": "explorer", "explorer_hybrid.html": "explorer_hybrid"}
+# the button back to the view of the whole image names what the model classifies
+BACK = {"explorer.html": "Back to CLS token", "explorer_hybrid.html": "Back to pooled"}
 MAX_PAGE_MB = 5
 
 pytestmark = [
@@ -89,6 +91,7 @@ def drive(root: Path, page_path: str) -> dict:
             page.locator(".vx-buttons button[data-head='1']").click()
             maps.append(shown())
             caption = page.locator(".vx-caption").inner_text()
+            back = page.locator("button.vx-btn", has_text="Back to").inner_text()
             thumbs = page.locator(".vx-thumb").count()
             browser.close()
     finally:
@@ -99,12 +102,14 @@ def drive(root: Path, page_path: str) -> dict:
         "outside": outside,
         "click_ms": click_ms,
         "caption": caption,
+        "back": back,
         "thumbs": thumbs,
     }
 
 
-def check(result: dict, images: int) -> None:
+def check(result: dict, images: int, back: str) -> None:
     assert result["thumbs"] == images
+    assert result["back"] == back
     maps = result["maps"]
     assert all(m and len(m.split(",")) == 64 for m in maps)
     assert all(a != b for a, b in zip(maps, maps[1:])), (
@@ -117,7 +122,11 @@ def check(result: dict, images: int) -> None:
 
 
 def test_standalone_page(standalone_page):
-    check(drive(standalone_page.parent, standalone_page.name), images=3)
+    check(
+        drive(standalone_page.parent, standalone_page.name),
+        images=3,
+        back="Back to pooled",  # vit_laptop: mean pooling
+    )
 
 
 @pytest.mark.parametrize("page, folder", BOOK_PAGES.items())
@@ -127,7 +136,9 @@ def test_built_book_page(page, folder):
         if in_ci():
             pytest.fail(f"{path} is missing: `make test` builds the book first")
         pytest.skip("the book is not built (make book)")
-    check(drive(BOOK_HTML, str(path.relative_to(BOOK_HTML))), images=24)
+    check(
+        drive(BOOK_HTML, str(path.relative_to(BOOK_HTML))), images=24, back=BACK[page]
+    )
     files = [path, *(BOOK_HTML / "_static" / folder).iterdir()]
     megabytes = sum(f.stat().st_size for f in files) / 1e6
     assert megabytes < MAX_PAGE_MB, f"{page} loads {megabytes:.1f} MB"

@@ -139,7 +139,7 @@ var VitExplorer = (function () {
     const layerValue = el("span", "vx-value");
     const headBox = el("div", "vx-buttons");
     const queryText = el("span", "vx-value");
-    const pooledButton = el("button", "vx-btn", "Back to pooled");
+    const pooledButton = el("button", "vx-btn"); // labelled on each render: CLS or pooled
     const targetSelect = el("select", "vx-select");
     targetSelect.setAttribute("aria-label", "target class");
     const opacityInput = el("input");
@@ -261,6 +261,7 @@ var VitExplorer = (function () {
       layerValue.textContent = layer + 1 + " / " + mt.layers;
       opacityInput.value = alpha;
       queryText.textContent = mode === "class" ? "(not used)" : where;
+      pooledButton.textContent = mt.pool === "cls" ? "Back to CLS token" : "Back to pooled";
       pooledButton.disabled = query < 0 || mode === "class";
       targetSelect.value = view.target;
       targetField.style.display = mode === "class" ? "" : "none";
