@@ -166,7 +166,7 @@ def test_the_step_parts_read_the_benchmark():
     bench = {"model": "vit_laptop_cls", "device": "CPU A"}
     bench["step"] = {"batch_size": 64, "drop 0": side, "drop 0.5": side}
     first, second = step_parts_sentences(bench)
-    assert first.startswith("vit_laptop_cls, batch 64, 0 of the patches dropped: 150")
+    assert first.startswith("vit_laptop_cls, batch 64, 0% of the patches dropped: 150")
     assert second.endswith(
         "CPU A; forward 20%, backward 20%, clip 20%, muon 20%, adamw 20%."
     )

@@ -272,9 +272,10 @@ def step_parts_sentences(bench: dict) -> list[str]:
     """Where a training step's time goes, a line for each share of patches dropped."""
     sides = bench["step"]
     return [
-        f"{bench['model']}, batch {sides['batch_size']}, {name.removeprefix('drop ')} "
-        f"of the patches dropped: {s['ms_per_step']:.0f} ± {s['ms_per_step_std']:.0f} "
-        f"ms per step on {bench['device']}; "
+        f"{bench['model']}, batch {sides['batch_size']}, "
+        f"{float(name.removeprefix('drop ')):.0%} of the patches dropped: "
+        f"{s['ms_per_step']:.0f} ± {s['ms_per_step_std']:.0f} ms per step on "
+        f"{bench['device']}; "
         + ", ".join(f"{part} {share:.0%}" for part, share in s["share"].items())
         + "."
         for name, s in sides.items()
