@@ -8,6 +8,7 @@ import pytest
 from vit_core.config import PRESETS, TrainConfig
 from vit_core.course.speedrun import (
     comparisons,
+    hour_lines,
     muon_bench_sentence,
     muon_sentences,
     patch_drop_sentences,
@@ -170,6 +171,25 @@ def test_the_step_parts_read_the_benchmark():
     assert second.endswith(
         "CPU A; forward 20%, backward 20%, clip 20%, muon 20%, adamw 20%."
     )
+
+
+def test_hour_lines_give_each_seed_and_the_spread_of_those_that_drop_patches():
+    def hour(accuracy, seed, patch_drop):
+        r = run("60 min: plain", "muon", "time budget", train_seconds=3600)
+        r["recipe"] |= {"seed": seed, "patch_drop": patch_drop}
+        return r | {"test_accuracy": accuracy}
+
+    log = [hour(0.7965, 0, 0.0), hour(0.7989, 0, 0.5), hour(0.8019, 1, 0.5)]
+    log.append(run("15 min: short", "muon", "time budget"))  # not an hour
+    lines = hour_lines(log, "vit_laptop_cls")
+    assert lines[:3] == [
+        "60 min, patch drop 0, seed 0: 79.65% test accuracy",
+        "60 min, patch drop 0.5, seed 0: 79.89% test accuracy",
+        "60 min, patch drop 0.5, seed 1: 80.19% test accuracy",
+    ]
+    assert lines[3] == "with patch dropout, 2 seeds: mean 80.04%, spread 0.30 points"
+    assert hour_lines(log[:2], "vit_laptop_cls")[-1].startswith("60 min")  # one seed
+    assert hour_lines(log, "vit_laptop") == []
 
 
 def test_the_recorded_experiments_render():

@@ -281,3 +281,25 @@ def step_parts_sentences(bench: dict) -> list[str]:
         for name, s in sides.items()
         if name.startswith("drop ")
     ]
+
+
+def hour_lines(experiments: list[dict], model: str) -> list[str]:
+    """``model``'s time-budget runs of more than half an hour, a line each (patch
+    dropout, seed, test accuracy), then the mean and spread over the seeds of those
+    that drop patches."""
+    hours = [
+        r for r in timed_runs(experiments) if r["model"] == model and r["minutes"] > 30
+    ]
+    out = [
+        f"{r['minutes']:.0f} min, patch drop {r['patch_drop']:g}, seed {r['seed']}: "
+        f"{100 * r['test_accuracy']:.2f}% test accuracy"
+        for r in hours
+    ]
+    dropped = [100 * r["test_accuracy"] for r in hours if r["patch_drop"]]
+    if len(dropped) > 1:
+        out.append(
+            f"with patch dropout, {len(dropped)} seeds: mean "
+            f"{sum(dropped) / len(dropped):.2f}%, spread "
+            f"{max(dropped) - min(dropped):.2f} points"
+        )
+    return out
