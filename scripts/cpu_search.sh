@@ -16,6 +16,7 @@
 #   scripts/cpu_search.sh patch-drop   3 epochs each: half the patches dropped early
 #   scripts/cpu_search.sh patch-drop-seed  the plain ViT's pair, seed 1, side by side
 #   scripts/cpu_search.sh patch-drop-more  3/4 of the patches dropped, 4 epochs, 2 seeds
+#   scripts/cpu_search.sh precision-bench  a step in fp32 and in bf16 (alone)
 #   scripts/cpu_search.sh patch-bench  the step's speed with patches dropped (alone)
 #   scripts/cpu_search.sh step-bench   a step's parts; Muon stacked by shape or not (alone)
 set -euo pipefail
@@ -102,6 +103,10 @@ patch-drop-more)  # two at a time, a thread each. Three quarters of the patches 
   run "4 epochs, val: plain CLS ViT, patch drop 0.75 until 0.75, seed 1" $more \
     --seed 1
   wait
+  ;;
+precision-bench)
+  $PY -m vit_core.bench precision --model vit_laptop --batch-size 64 --threads 2 \
+    --out vit_core/results/bench_precision_vit_laptop.json
   ;;
 patch-bench)
   for model in vit_laptop_cls vit_laptop; do

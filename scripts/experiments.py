@@ -65,9 +65,10 @@ RUNGS = [
     ("+ drop-path", {"drop_path": 0.1}),
     ("+ AutoAugment", {"autoaugment": "autoaugment"}),
 ]
-# Every model gets the laptop preset's recipe with AdamW, as when these runs were made:
-# warmup/cosine, label smoothing, no mixup/CutMix/AutoAugment. (The preset now trains a
-# ViT's blocks with Muon, which a ResNet has none of; AdamW keeps the models comparable.)
+# Every model gets the laptop preset's recipe with AdamW and whole images, as when these
+# runs were made: warmup/cosine, label smoothing, no mixup/CutMix/AutoAugment. (The
+# preset now trains a ViT's blocks with Muon and drops patches, which a ResNet has
+# neither of; AdamW and every token keep the models comparable.)
 MODELS = (
     "vit_laptop",
     "vit_laptop_plain",
@@ -255,7 +256,13 @@ def models_plan(args) -> list:
         (
             {"kind": "models"},
             make_config(
-                "laptop", model=m, seed=s, optimizer="adamw", **length, **common(args)
+                "laptop",
+                model=m,
+                seed=s,
+                optimizer="adamw",
+                patch_drop=0.0,
+                **length,
+                **common(args),
             ),
         )
         for m in args.models

@@ -133,12 +133,24 @@ def test_step_parts_add_up(bench):
     check_recorded(result, argv, "vit_laptop_cls")
     step = result["step"]
     assert step["batch_size"] == 4 and step["optimizers"] == "muon+adamw"
+    assert step["precision"] == "fp32"
     for name in ("drop 0", "drop 0.5", "drop 0.75"):
         side = step[name]
         assert set(side["ms"]) == {"forward", "backward", "clip", "muon", "adamw"}
         assert min(side["ms"].values()) > 0 and side["ms_per_step_std"] >= 0
         assert side["ms_per_step"] == pytest.approx(sum(side["ms"].values()))
         assert sum(side["share"].values()) == pytest.approx(1.0)
+
+
+def test_precision_comparison(bench):
+    result, argv = bench("precision", "--model", "vit_laptop", "--batch-size", "4")
+    check_recorded(result, argv, "vit_laptop")
+    sides = result["precision"]
+    assert set(sides["speedup_bf16"]) == {"drop 0", "drop 0.5"}
+    for drop, speedup in sides["speedup_bf16"].items():
+        fp32, bf16 = sides[f"fp32, {drop}"], sides[f"bf16, {drop}"]
+        assert min(fp32["ms"].values()) > 0 and min(bf16["ms"].values()) > 0
+        assert speedup == pytest.approx(fp32["ms_per_step"] / bf16["ms_per_step"])
 
 
 def test_augment_costs(bench, tiny_cifar):

@@ -1,6 +1,6 @@
 """Training throughput, measured side by side in one run: ``python -m vit_core.bench``.
 
-Four comparisons, each timed in alternating rounds so that drift of the machine hits
+The comparisons, each timed in alternating rounds so that drift of the machine hits
 both sides alike:
 - ``pipeline``: our fast path (uint8 data on the device, batch augmentation, optional
   bf16/compile) against the seed-style baseline (fp32, eager, batch 128, torchvision
@@ -13,7 +13,8 @@ both sides alike:
 - ``step``: where a training step of the presets' optimizers (Muon and AdamW) spends
   its time, with every patch and with a share of them dropped;
 - ``muon``: Muon's Newton-Schulz on the blocks' matrices, one matrix at a time against
-  one stacked product per shape (what ``Muon.step`` does).
+  one stacked product per shape (what ``Muon.step`` does);
+- ``precision``: the presets' training step in fp32 against bf16 autocast.
 Results (mean and spread over rounds, device, command, commit) go to ``--out`` as JSON.
 """
 
@@ -45,7 +46,7 @@ from .errors import VitCoreError
 from .mix import mix_batch
 from .model import timm_twin
 from .optim import build_optimizer, is_hidden_matrix, orthogonalize
-from .precision import autocast
+from .precision import PRECISIONS, autocast
 from .registry import create_model
 from .runinfo import command_line, environment, resolve_device
 
@@ -226,28 +227,31 @@ STEP_PARTS = ("forward", "backward", "clip", "muon", "adamw")
 STEP_DROPS = (0.0, 0.5, 0.75)
 
 
-def bench_step(args, device) -> dict:
-    """Milliseconds per part of a training step at each of STEP_DROPS, in alternating
-    rounds."""
+def timed_steps(args, device, sides: dict) -> dict:
+    """Milliseconds per part of the laptop preset's training step (Muon and AdamW),
+    for each side ``name: (patch_drop, precision)``, in alternating rounds."""
     torch.manual_seed(0)
     x = torch.randn(args.batch_size, 3, 32, 32, device=device)
     y = torch.randint(0, 10, (args.batch_size,), device=device)
     cfg = make_config("laptop", model=args.model)
     runs = {}
-    for p in STEP_DROPS:
-        model = create_model(args.model, patch_drop=p).to(device).train()
-        runs[f"drop {p:g}"] = (model, build_optimizer(model, cfg, device).optimizers)
+    for name, (drop, precision) in sides.items():
+        model = create_model(args.model, patch_drop=drop).to(device).train()
+        opts = build_optimizer(model, cfg, device).optimizers
+        runs[name] = (model, opts, precision)
     ms = {name: {part: [] for part in STEP_PARTS} for name in runs}
 
     def step(name: str) -> None:
-        model, (muon, adamw) = runs[name]
+        model, (muon, adamw), precision = runs[name]
         marks = [time.perf_counter()]
 
         def mark():
             sync(device)
             marks.append(time.perf_counter())
 
-        loss = F.cross_entropy(model(x), y, label_smoothing=cfg.label_smoothing)
+        with autocast(device, precision):
+            logits = model(x)
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
         mark()
         muon.zero_grad(set_to_none=True)
         adamw.zero_grad(set_to_none=True)
@@ -286,6 +290,32 @@ def bench_step(args, device) -> dict:
             "ms": mean,
             "share": {part: v / sum(mean.values()) for part, v in mean.items()},
         }
+    return out
+
+
+def bench_step(args, device) -> dict:
+    """Where a step's time goes at each of STEP_DROPS, in ``--precision``."""
+    sides = {f"drop {p:g}": (p, args.precision) for p in STEP_DROPS}
+    return {"precision": args.precision, **timed_steps(args, device, sides)}
+
+
+PRECISION_DROPS = (0.0, 0.5)
+
+
+def bench_precision(args, device) -> dict:
+    """The preset's step in fp32 against bf16 autocast, with every patch and with half
+    of them dropped: a CPU with bf16 instructions (AVX512-BF16, AMX) may gain."""
+    sides = {
+        f"{precision}, drop {p:g}": (p, precision)
+        for p in PRECISION_DROPS
+        for precision in PRECISIONS
+    }
+    out = timed_steps(args, device, sides)
+    out["speedup_bf16"] = {
+        f"drop {p:g}": out[f"fp32, drop {p:g}"]["ms_per_step"]
+        / out[f"bf16, drop {p:g}"]["ms_per_step"]
+        for p in PRECISION_DROPS
+    }
     return out
 
 
@@ -356,6 +386,7 @@ BENCHES = {
     "patch-drop": bench_patch_drop,
     "muon": bench_muon,
     "step": bench_step,
+    "precision": bench_precision,
 }
 
 
@@ -366,7 +397,7 @@ def main(argv=None) -> None:
     p.add_argument("what", nargs="+", choices=list(BENCHES))
     p.add_argument("--model", default="vit_tiny")
     p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32")
     p.add_argument("--compile", action="store_true")
     p.add_argument(
         "--autoaugment", choices=["none", "autoaugment", "randaugment"], default="none"
