@@ -13,6 +13,7 @@ from vit_core.course.speedrun import (
     muon_sentences,
     patch_drop_sentences,
     path_figure,
+    precision_sentences,
     speedup_sentence,
     spread,
     step_parts_sentences,
@@ -64,6 +65,8 @@ def test_the_path_keeps_only_time_budget_runs_and_the_comparisons_only_theirs():
             "model": "vit_laptop",
             "budget": 900,
             "train_seconds": 900,
+            "epochs_run": 9.5,
+            "img_per_s": 530.0,
             "recipe": {"optimizer": "adamw"},
             "device": "CPU B",
             "test_accuracy": 0.68,
@@ -72,6 +75,8 @@ def test_the_path_keeps_only_time_budget_runs_and_the_comparisons_only_theirs():
             "model": "resnet8",
             "budget": 900,
             "train_seconds": 900,
+            "epochs_run": 9.5,
+            "img_per_s": 530.0,
             "recipe": {"optimizer": "adamw"},
             "device": "CPU B",
             "test_accuracy": 0.76,
@@ -82,6 +87,7 @@ def test_the_path_keeps_only_time_budget_runs_and_the_comparisons_only_theirs():
         ("15 min: x", "CPU A"),
         ("models experiment: vit_laptop", "CPU B"),
     ]
+    assert [(r["epochs"], r["img_per_s"]) for r in rows] == [(2, 200.0), (9.5, 530.0)]
     assert [r["optimizer"] for r in comparisons(log)] == ["adamw"]
     fig = path_figure(rows)
     points = [c for c in fig.axes[0].collections if len(c.get_offsets())]
@@ -173,6 +179,29 @@ def test_the_step_parts_read_the_benchmark():
     )
 
 
+def test_precision_sentences_compare_the_step_and_its_passes():
+    def side(forward, backward):
+        ms = {"forward": forward, "backward": backward, "muon": 10.0}
+        return {"ms": ms, "ms_per_step": sum(ms.values())}
+
+    sides = {
+        "batch_size": 64,
+        "fp32, drop 0": side(70.0, 130.0),
+        "bf16, drop 0": side(46.0, 160.0),
+        "fp32, drop 0.5": side(33.0, 64.0),
+        "bf16, drop 0.5": side(23.0, 82.0),
+        "speedup_bf16": {"drop 0": 210 / 216, "drop 0.5": 107 / 115},
+    }
+    bench = {"model": "vit_laptop", "device": "CPU A", "precision": sides}
+    full, half = precision_sentences(bench)
+    assert full == (
+        "vit_laptop, batch 64, 0% of the patches dropped, on CPU A: 210 ms per step "
+        "in fp32, 216 in bf16 (0.97x); forward 70 -> 46 ms, backward 130 -> 160 ms."
+    )
+    assert half.startswith("vit_laptop, batch 64, 50% of the patches dropped")
+    assert "107 ms per step in fp32, 115 in bf16 (0.93x)" in half
+
+
 def test_hour_lines_give_each_seed_and_the_spread_of_those_that_drop_patches():
     def hour(accuracy, seed, patch_drop):
         r = run("60 min: plain", "muon", "time budget", train_seconds=3600)
@@ -182,10 +211,11 @@ def test_hour_lines_give_each_seed_and_the_spread_of_those_that_drop_patches():
     log = [hour(0.7965, 0, 0.0), hour(0.7989, 0, 0.5), hour(0.8019, 1, 0.5)]
     log.append(run("15 min: short", "muon", "time budget"))  # not an hour
     lines = hour_lines(log, "vit_laptop_cls")
+    at = "2.0 epochs at 200 img/s"
     assert lines[:3] == [
-        "60 min, patch drop 0, seed 0: 79.65% test accuracy",
-        "60 min, patch drop 0.5, seed 0: 79.89% test accuracy",
-        "60 min, patch drop 0.5, seed 1: 80.19% test accuracy",
+        f"60 min, patch drop 0, seed 0: 79.65% test accuracy, {at}",
+        f"60 min, patch drop 0.5, seed 0: 79.89% test accuracy, {at}",
+        f"60 min, patch drop 0.5, seed 1: 80.19% test accuracy, {at}",
     ]
     assert lines[3] == "with patch dropout, 2 seeds: mean 80.04%, spread 0.30 points"
     assert hour_lines(log[:2], "vit_laptop_cls")[-1].startswith("60 min")  # one seed

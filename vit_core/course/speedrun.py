@@ -23,7 +23,8 @@ COMPARISON = "2 epochs, val:"  # the notes of the equal-epoch optimizer comparis
 
 def timed_runs(experiments: list[dict], models: list[dict] | None = None) -> list[dict]:
     """Every run that stopped by its time budget, as {label, model, optimizer,
-    patch_drop, seed, device, minutes, test_accuracy, test_accuracy_flip}."""
+    patch_drop, seed, device, minutes, epochs, img_per_s, test_accuracy,
+    test_accuracy_flip}."""
     rows = [
         {
             "label": r["note"],
@@ -33,6 +34,8 @@ def timed_runs(experiments: list[dict], models: list[dict] | None = None) -> lis
             "seed": r["recipe"].get("seed", 0),
             "device": r["device"],
             "minutes": r["train_seconds"] / 60,
+            "epochs": r["epochs"],
+            "img_per_s": r["img_per_s"],
             "test_accuracy": r["test_accuracy"],
             "test_accuracy_flip": r.get("test_accuracy_flip"),
         }
@@ -48,6 +51,8 @@ def timed_runs(experiments: list[dict], models: list[dict] | None = None) -> lis
             "seed": r["recipe"].get("seed", 0),
             "device": r["device"],
             "minutes": r["train_seconds"] / 60,
+            "epochs": r["epochs_run"],
+            "img_per_s": r["img_per_s"],
             "test_accuracy": r["test_accuracy"],
             "test_accuracy_flip": None,
         }
@@ -283,16 +288,39 @@ def step_parts_sentences(bench: dict) -> list[str]:
     ]
 
 
+def precision_sentences(bench: dict) -> list[str]:
+    """fp32 against bf16 autocast, a line for each share of patches dropped: the
+    step, and its forward and backward passes."""
+    sides = bench["precision"]
+
+    def ms(side: dict, part: str | None = None) -> str:
+        return f"{side['ms'][part] if part else side['ms_per_step']:.0f}"
+
+    out = []
+    for drop, speedup in sides["speedup_bf16"].items():
+        fp32, bf16 = sides[f"fp32, {drop}"], sides[f"bf16, {drop}"]
+        out.append(
+            f"{bench['model']}, batch {sides['batch_size']}, "
+            f"{float(drop.removeprefix('drop ')):.0%} of the patches dropped, on "
+            f"{bench['device']}: {ms(fp32)} ms per step in fp32, {ms(bf16)} in bf16 "
+            f"({speedup:.2f}x); forward {ms(fp32, 'forward')} -> "
+            f"{ms(bf16, 'forward')} ms, backward {ms(fp32, 'backward')} -> "
+            f"{ms(bf16, 'backward')} ms."
+        )
+    return out
+
+
 def hour_lines(experiments: list[dict], model: str) -> list[str]:
     """``model``'s time-budget runs of more than half an hour, a line each (patch
-    dropout, seed, test accuracy), then the mean and spread over the seeds of those
-    that drop patches."""
+    dropout, seed, test accuracy, epochs and speed), then the mean and spread over the
+    seeds of those that drop patches."""
     hours = [
         r for r in timed_runs(experiments) if r["model"] == model and r["minutes"] > 30
     ]
     out = [
         f"{r['minutes']:.0f} min, patch drop {r['patch_drop']:g}, seed {r['seed']}: "
-        f"{100 * r['test_accuracy']:.2f}% test accuracy"
+        f"{100 * r['test_accuracy']:.2f}% test accuracy, {r['epochs']:.1f} epochs at "
+        f"{r['img_per_s']:.0f} img/s"
         for r in hours
     ]
     dropped = [100 * r["test_accuracy"] for r in hours if r["patch_drop"]]
