@@ -12,7 +12,8 @@
 #   scripts/cpu_search.sh hour-patch-drop  the same, patch dropout as flags; recorded
 #   scripts/cpu_search.sh hour-lr      2 epochs each: the hybrid's Muon learning rate
 #   scripts/cpu_search.sh laptop       the laptop preset, 15 minutes; shipped
-#   scripts/cpu_search.sh laptop-patch-drop  the same with patch dropout; logged only
+#   scripts/cpu_search.sh laptop-seed  the same with seed 1, for the spread; logged
+#   scripts/cpu_search.sh laptop-patch-drop  patch dropout, before the preset had it
 #   scripts/cpu_search.sh patch-drop   3 epochs each: half the patches dropped early
 #   scripts/cpu_search.sh patch-drop-seed  the plain ViT's pair, seed 1, side by side
 #   scripts/cpu_search.sh patch-drop-more  3/4 of the patches dropped, 4 epochs, 2 seeds
@@ -143,11 +144,17 @@ hour-patch-drop)  # alone: the laptop-hour preset with patch dropout, which beat
     --quiet --out runs/laptop-hour-patch-drop --log-to "$LOG" \
     --note "60 min: laptop-hour preset, patch drop 0.5 until 0.75 (vit_laptop, Muon)"
   ;;
-laptop-patch-drop)  # alone: the laptop preset with patch dropout, logged, not shipped
+laptop-patch-drop)  # alone: the laptop preset with patch dropout as flags, before the
+  # preset had it; logged, not shipped
   uptime
   $PY -m vit_core.train --preset laptop --patch-drop 0.5 --patch-drop-until 0.75 \
     --quiet --out runs/laptop-patch-drop --log-to "$LOG" \
     --note "15 min: laptop preset, patch drop 0.5 until 0.75 (vit_laptop, Muon)"
+  ;;
+laptop-seed)  # alone: the preset's spread over seeds; logged, not shipped
+  uptime
+  $PY -m vit_core.train --preset laptop --seed 1 --quiet --out runs/laptop-seed1 \
+    --log-to "$LOG" --note "15 min: laptop preset, seed 1 (vit_laptop, Muon)"
   ;;
 laptop)
   timed laptop cpu_laptop.json vit_laptop "15 min: laptop preset (vit_laptop, Muon)"

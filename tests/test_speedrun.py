@@ -7,8 +7,8 @@ import pytest
 
 from vit_core.config import PRESETS, TrainConfig
 from vit_core.course.speedrun import (
+    budget_lines,
     comparisons,
-    hour_lines,
     muon_bench_sentence,
     muon_sentences,
     patch_drop_sentences,
@@ -202,7 +202,7 @@ def test_precision_sentences_compare_the_step_and_its_passes():
     assert "107 ms per step in fp32, 115 in bf16 (0.93x)" in half
 
 
-def test_hour_lines_give_each_seed_and_the_spread_of_those_that_drop_patches():
+def test_budget_lines_give_each_run_and_the_spread_of_those_that_drop_patches():
     def hour(accuracy, seed, patch_drop):
         r = run("60 min: plain", "muon", "time budget", train_seconds=3600)
         r["recipe"] |= {"seed": seed, "patch_drop": patch_drop}
@@ -210,16 +210,19 @@ def test_hour_lines_give_each_seed_and_the_spread_of_those_that_drop_patches():
 
     log = [hour(0.7965, 0, 0.0), hour(0.7989, 0, 0.5), hour(0.8019, 1, 0.5)]
     log.append(run("15 min: short", "muon", "time budget"))  # not an hour
-    lines = hour_lines(log, "vit_laptop_cls")
+    lines = budget_lines(log, "vit_laptop_cls")
     at = "2.0 epochs at 200 img/s"
     assert lines[:3] == [
-        f"60 min, patch drop 0, seed 0: 79.65% test accuracy, {at}",
-        f"60 min, patch drop 0.5, seed 0: 79.89% test accuracy, {at}",
-        f"60 min, patch drop 0.5, seed 1: 80.19% test accuracy, {at}",
+        f"60 min, muon, patch drop 0, seed 0: 79.65% test accuracy, {at}",
+        f"60 min, muon, patch drop 0.5, seed 0: 79.89% test accuracy, {at}",
+        f"60 min, muon, patch drop 0.5, seed 1: 80.19% test accuracy, {at}",
     ]
-    assert lines[3] == "with patch dropout, 2 seeds: mean 80.04%, spread 0.30 points"
-    assert hour_lines(log[:2], "vit_laptop_cls")[-1].startswith("60 min")  # one seed
-    assert hour_lines(log, "vit_laptop") == []
+    assert lines[3] == "with patch dropout, 2 runs: mean 80.04%, spread 0.30 points"
+    assert budget_lines(log[:2], "vit_laptop_cls")[-1].startswith("60 min")  # one run
+    assert budget_lines(log, "vit_laptop") == []
+    assert budget_lines(log, "vit_laptop_cls", 15) == [
+        f"15 min, muon, patch drop 0, seed 0: 70.00% test accuracy, {at}"
+    ]
 
 
 def test_the_recorded_experiments_render():

@@ -238,7 +238,7 @@ PRESETS = {
     # the first 75% of a run about doubles the step speed (the patch-bench stage), so
     # 3 epochs of it cost about the compute of 2 with every patch; they beat those 2
     # by 1.3 points on the validation split (the patch-drop stage). Over the hour:
-    # 82.76% against 82.09% without (hour-patch-drop, on a faster day of the machine).
+    # 82.76% against 82.09% without (hour-patch-drop, when the machine ran faster).
     "laptop": TrainConfig(
         model="vit_laptop",
         optimizer="muon",

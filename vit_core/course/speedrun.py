@@ -310,23 +310,26 @@ def precision_sentences(bench: dict) -> list[str]:
     return out
 
 
-def hour_lines(experiments: list[dict], model: str) -> list[str]:
-    """``model``'s time-budget runs of more than half an hour, a line each (patch
-    dropout, seed, test accuracy, epochs and speed), then the mean and spread over the
-    seeds of those that drop patches."""
-    hours = [
-        r for r in timed_runs(experiments) if r["model"] == model and r["minutes"] > 30
+def budget_lines(experiments: list[dict], model: str, minutes: float = 60) -> list[str]:
+    """``model``'s runs stopped by a budget of ``minutes``, a line each (optimizer,
+    patch dropout, seed, test accuracy, epochs and speed), then the mean and spread of
+    those that drop patches: one recipe, each run at the machine's speed of its
+    time."""
+    runs = [
+        r
+        for r in timed_runs(experiments)
+        if r["model"] == model and abs(r["minutes"] - minutes) < 1
     ]
     out = [
-        f"{r['minutes']:.0f} min, patch drop {r['patch_drop']:g}, seed {r['seed']}: "
-        f"{100 * r['test_accuracy']:.2f}% test accuracy, {r['epochs']:.1f} epochs at "
-        f"{r['img_per_s']:.0f} img/s"
-        for r in hours
+        f"{r['minutes']:.0f} min, {r['optimizer']}, patch drop {r['patch_drop']:g}, "
+        f"seed {r['seed']}: {100 * r['test_accuracy']:.2f}% test accuracy, "
+        f"{r['epochs']:.1f} epochs at {r['img_per_s']:.0f} img/s"
+        for r in runs
     ]
-    dropped = [100 * r["test_accuracy"] for r in hours if r["patch_drop"]]
+    dropped = [100 * r["test_accuracy"] for r in runs if r["patch_drop"]]
     if len(dropped) > 1:
         out.append(
-            f"with patch dropout, {len(dropped)} seeds: mean "
+            f"with patch dropout, {len(dropped)} runs: mean "
             f"{sum(dropped) / len(dropped):.2f}%, spread "
             f"{max(dropped) - min(dropped):.2f} points"
         )
