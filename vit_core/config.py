@@ -233,8 +233,9 @@ PRESETS = {
     # Muon beat AdamW by 6 points on the validation split after 2 epochs, and 2.8e-3
     # was the best of three Muon learning rates (1.4e-3, 2.8e-3, 4.2e-3; one seed
     # each, so a difference of about a point is within seed noise). No mixup, CutMix
-    # or AutoAugment: the ablation ladder found they cost accuracy even at 20 epochs,
-    # more than an hour gives (cpu_ablation.json). Dropping half the patch tokens for
+    # or AutoAugment: the ablation ladder found they cost accuracy even at 20 epochs
+    # (cpu_ablation.json); the hybrid's hour with patch dropout saw 35, where that is
+    # untested (cpu_experiments.jsonl). Dropping half the patch tokens for
     # the first 75% of a run about doubles the step speed (the patch-bench stage), so
     # 3 epochs of it cost about the compute of 2 with every patch; they beat those 2
     # by 1.3 points on the validation split (the patch-drop stage). Over the hour:
