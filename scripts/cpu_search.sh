@@ -12,14 +12,15 @@
 #   scripts/cpu_search.sh hour-patch-drop  the same, patch dropout as flags; recorded
 #   scripts/cpu_search.sh hour-lr      2 epochs each: the hybrid's Muon learning rate
 #   scripts/cpu_search.sh laptop       the laptop preset, 15 minutes; shipped
-#   scripts/cpu_search.sh laptop-seed  the same with seed 1, for the spread; logged
+#   scripts/cpu_search.sh laptop-seed [SEED]  the same with seed 1 (or SEED); logged
 #   scripts/cpu_search.sh laptop-patch-drop  patch dropout, before the preset had it
 #   scripts/cpu_search.sh patch-drop   3 epochs each: half the patches dropped early
 #   scripts/cpu_search.sh patch-drop-seed  the plain ViT's pair, seed 1, side by side
 #   scripts/cpu_search.sh patch-drop-more  3/4 of the patches dropped, 4 epochs, 2 seeds
 #   scripts/cpu_search.sh precision-bench  a step in fp32 and in bf16 (alone)
+#   scripts/cpu_search.sh compile-bench  a step eager and compiled (alone)
 #   scripts/cpu_search.sh patch-bench  the step's speed with patches dropped (alone)
-#   scripts/cpu_search.sh step-bench   a step's parts; Muon stacked by shape or not (alone)
+#   scripts/cpu_search.sh step-bench   a step's parts; Muon stacked by shape, or not
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -109,6 +110,10 @@ precision-bench)
   $PY -m vit_core.bench precision --model vit_laptop --batch-size 64 --threads 2 \
     --out vit_core/results/bench_precision_vit_laptop.json
   ;;
+compile-bench)
+  $PY -m vit_core.bench compile --model vit_laptop --batch-size 64 --threads 2 \
+    --out vit_core/results/bench_compile_vit_laptop.json
+  ;;
 patch-bench)
   for model in vit_laptop_cls vit_laptop; do
     $PY -m vit_core.bench patch-drop --model "$model" --batch-size 64 --threads 2 \
@@ -151,10 +156,12 @@ laptop-patch-drop)  # alone: the laptop preset with patch dropout as flags, befo
     --quiet --out runs/laptop-patch-drop --log-to "$LOG" \
     --note "15 min: laptop preset, patch drop 0.5 until 0.75 (vit_laptop, Muon)"
   ;;
-laptop-seed)  # alone: the preset's spread over seeds; logged, not shipped
+laptop-seed)  # alone: the preset's spread over seeds (SEED: 1, or the second argument)
+  seed=${2:-1}
   uptime
-  $PY -m vit_core.train --preset laptop --seed 1 --quiet --out runs/laptop-seed1 \
-    --log-to "$LOG" --note "15 min: laptop preset, seed 1 (vit_laptop, Muon)"
+  $PY -m vit_core.train --preset laptop --seed "$seed" --quiet \
+    --out "runs/laptop-seed$seed" --log-to "$LOG" \
+    --note "15 min: laptop preset, seed $seed (vit_laptop, Muon)"
   ;;
 laptop)
   timed laptop cpu_laptop.json vit_laptop "15 min: laptop preset (vit_laptop, Muon)"

@@ -153,6 +153,19 @@ def test_precision_comparison(bench):
         assert speedup == pytest.approx(fp32["ms_per_step"] / bf16["ms_per_step"])
 
 
+def test_compile_comparison(bench):
+    result, argv = bench("compile", "--model", "vit_laptop_cls", "--batch-size", "4")
+    check_recorded(result, argv, "vit_laptop_cls")
+    sides = result["compile"]
+    assert sides["precision"] == "fp32"
+    assert set(sides["speedup_compiled"]) == {"drop 0", "drop 0.5"}
+    for drop, speedup in sides["speedup_compiled"].items():
+        eager, compiled = sides[f"eager, {drop}"], sides[f"compiled, {drop}"]
+        assert min(eager["ms"].values()) > 0 and min(compiled["ms"].values()) > 0
+        assert eager["warmup_seconds"] >= 0 and compiled["warmup_seconds"] >= 0
+        assert speedup == pytest.approx(eager["ms_per_step"] / compiled["ms_per_step"])
+
+
 def test_augment_costs(bench, tiny_cifar):
     result, argv = bench("augment", "--batch-size", "8", "--data-dir", str(tiny_cifar))
     check_recorded(result, argv, "vit_tiny")

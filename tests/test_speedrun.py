@@ -11,9 +11,9 @@ from vit_core.course.speedrun import (
     comparisons,
     muon_bench_sentence,
     muon_sentences,
+    pair_sentences,
     patch_drop_sentences,
     path_figure,
-    precision_sentences,
     speedup_sentence,
     spread,
     step_parts_sentences,
@@ -179,10 +179,11 @@ def test_the_step_parts_read_the_benchmark():
     )
 
 
-def test_precision_sentences_compare_the_step_and_its_passes():
-    def side(forward, backward):
+def test_pair_sentences_compare_the_step_its_passes_and_the_warm_up():
+    def side(forward, backward, warmup=None):
         ms = {"forward": forward, "backward": backward, "muon": 10.0}
-        return {"ms": ms, "ms_per_step": sum(ms.values())}
+        out = {"ms": ms, "ms_per_step": sum(ms.values()), "ms_per_step_std": 4.0}
+        return out if warmup is None else out | {"warmup_seconds": warmup}
 
     sides = {
         "batch_size": 64,
@@ -193,13 +194,27 @@ def test_precision_sentences_compare_the_step_and_its_passes():
         "speedup_bf16": {"drop 0": 210 / 216, "drop 0.5": 107 / 115},
     }
     bench = {"model": "vit_laptop", "device": "CPU A", "precision": sides}
-    full, half = precision_sentences(bench)
+    full, half = pair_sentences(bench, "precision")
     assert full == (
-        "vit_laptop, batch 64, 0% of the patches dropped, on CPU A: 210 ms per step "
-        "in fp32, 216 in bf16 (0.97x); forward 70 -> 46 ms, backward 130 -> 160 ms."
+        "vit_laptop, batch 64, 0% of the patches dropped, on CPU A: 210 ± 4 ms per "
+        "step in fp32, 216 ± 4 in bf16 (0.97x); forward 70 -> 46 ms, backward 130 -> "
+        "160 ms."
     )
     assert half.startswith("vit_laptop, batch 64, 50% of the patches dropped")
-    assert "107 ms per step in fp32, 115 in bf16 (0.93x)" in half
+    assert "107 ± 4 ms per step in fp32, 115 ± 4 in bf16 (0.93x)" in half
+
+    compiled = {
+        "batch_size": 64,
+        "eager, drop 0": side(70.0, 130.0, 0.6),
+        "compiled, drop 0": side(60.0, 110.0, 41.3),
+        "speedup_compiled": {"drop 0": 210 / 180},
+    }
+    bench = {"model": "vit_laptop", "device": "CPU A", "compile": compiled}
+    (line,) = pair_sentences(bench, "compile")
+    assert line.endswith(
+        "210 ± 4 ms per step eager, 180 ± 4 compiled (1.17x); forward 70 -> 60 ms, "
+        "backward 130 -> 110 ms; warm-up 0.6 -> 41.3 s."
+    )
 
 
 def test_budget_lines_give_each_run_and_the_spread_of_those_that_drop_patches():

@@ -14,7 +14,9 @@ both sides alike:
   its time, with every patch and with a share of them dropped;
 - ``muon``: Muon's Newton-Schulz on the blocks' matrices, one matrix at a time against
   one stacked product per shape (what ``Muon.step`` does);
-- ``precision``: the presets' training step in fp32 against bf16 autocast.
+- ``precision``: the presets' training step in fp32 against bf16 autocast;
+- ``compile``: the presets' training step eager against ``torch.compile``, with the
+  compiled side's first steps (its compilation) timed apart.
 Results (mean and spread over rounds, device, command, commit) go to ``--out`` as JSON.
 """
 
@@ -229,20 +231,22 @@ STEP_DROPS = (0.0, 0.5, 0.75)
 
 def timed_steps(args, device, sides: dict) -> dict:
     """Milliseconds per part of the laptop preset's training step (Muon and AdamW),
-    for each side ``name: (patch_drop, precision)``, in alternating rounds."""
+    for each side ``name: (patch_drop, precision, compiled)``, in alternating rounds;
+    the seconds each side's warm-up took (a compiled side compiles in it)."""
     torch.manual_seed(0)
     x = torch.randn(args.batch_size, 3, 32, 32, device=device)
     y = torch.randint(0, 10, (args.batch_size,), device=device)
     cfg = make_config("laptop", model=args.model)
     runs = {}
-    for name, (drop, precision) in sides.items():
+    for name, (drop, precision, compiled) in sides.items():
         model = create_model(args.model, patch_drop=drop).to(device).train()
         opts = build_optimizer(model, cfg, device).optimizers
-        runs[name] = (model, opts, precision)
+        net = torch.compile(model) if compiled else model
+        runs[name] = (model, net, opts, precision)
     ms = {name: {part: [] for part in STEP_PARTS} for name in runs}
 
     def step(name: str) -> None:
-        model, (muon, adamw), precision = runs[name]
+        model, net, (muon, adamw), precision = runs[name]
         marks = [time.perf_counter()]
 
         def mark():
@@ -250,7 +254,7 @@ def timed_steps(args, device, sides: dict) -> dict:
             marks.append(time.perf_counter())
 
         with autocast(device, precision):
-            logits = model(x)
+            logits = net(x)
         loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
         mark()
         muon.zero_grad(set_to_none=True)
@@ -266,9 +270,12 @@ def timed_steps(args, device, sides: dict) -> dict:
         for part, t0, t1 in zip(STEP_PARTS, marks, marks[1:]):
             ms[name][part].append(1000 * (t1 - t0))
 
+    warmup_seconds = {}
     for name in runs:
+        t0 = time.perf_counter()
         for _ in range(args.warmup):
             step(name)
+        warmup_seconds[name] = time.perf_counter() - t0
     for parts in ms.values():
         for times in parts.values():
             times.clear()  # the warm-up steps
@@ -289,32 +296,52 @@ def timed_steps(args, device, sides: dict) -> dict:
             "ms_per_step_std": statistics.stdev(rounds) if len(rounds) > 1 else 0.0,
             "ms": mean,
             "share": {part: v / sum(mean.values()) for part, v in mean.items()},
+            "warmup_seconds": warmup_seconds[name],
         }
     return out
 
 
 def bench_step(args, device) -> dict:
     """Where a step's time goes at each of STEP_DROPS, in ``--precision``."""
-    sides = {f"drop {p:g}": (p, args.precision) for p in STEP_DROPS}
+    sides = {f"drop {p:g}": (p, args.precision, args.compile) for p in STEP_DROPS}
     return {"precision": args.precision, **timed_steps(args, device, sides)}
 
 
-PRECISION_DROPS = (0.0, 0.5)
+COMPARED_DROPS = (0.0, 0.5)  # the patch dropouts of the precision and compile sides
 
 
 def bench_precision(args, device) -> dict:
     """The preset's step in fp32 against bf16 autocast, with every patch and with half
     of them dropped: a CPU with bf16 instructions (AVX512-BF16, AMX) may gain."""
     sides = {
-        f"{precision}, drop {p:g}": (p, precision)
-        for p in PRECISION_DROPS
+        f"{precision}, drop {p:g}": (p, precision, args.compile)
+        for p in COMPARED_DROPS
         for precision in PRECISIONS
     }
     out = timed_steps(args, device, sides)
     out["speedup_bf16"] = {
         f"drop {p:g}": out[f"fp32, drop {p:g}"]["ms_per_step"]
         / out[f"bf16, drop {p:g}"]["ms_per_step"]
-        for p in PRECISION_DROPS
+        for p in COMPARED_DROPS
+    }
+    return out
+
+
+def bench_compile(args, device) -> dict:
+    """The preset's step eager against ``torch.compile``, with every patch and with
+    half of them dropped, in ``--precision``. A compiled side's warm-up holds its
+    compilation, which the trainer's ``--compile`` pays for each new shape of batch:
+    a patch-dropout run has two in training."""
+    sides = {
+        f"{mode}, drop {p:g}": (p, args.precision, mode == "compiled")
+        for p in COMPARED_DROPS
+        for mode in ("eager", "compiled")
+    }
+    out = {"precision": args.precision, **timed_steps(args, device, sides)}
+    out["speedup_compiled"] = {
+        f"drop {p:g}": out[f"eager, drop {p:g}"]["ms_per_step"]
+        / out[f"compiled, drop {p:g}"]["ms_per_step"]
+        for p in COMPARED_DROPS
     }
     return out
 
@@ -387,6 +414,7 @@ BENCHES = {
     "muon": bench_muon,
     "step": bench_step,
     "precision": bench_precision,
+    "compile": bench_compile,
 }
 
 
@@ -398,7 +426,9 @@ def main(argv=None) -> None:
     p.add_argument("--model", default="vit_tiny")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--precision", choices=PRECISIONS, default="fp32")
-    p.add_argument("--compile", action="store_true")
+    p.add_argument(
+        "--compile", action="store_true", help="torch.compile the model (not in muon)"
+    )
     p.add_argument(
         "--autoaugment", choices=["none", "autoaugment", "randaugment"], default="none"
     )

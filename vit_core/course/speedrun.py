@@ -288,24 +288,42 @@ def step_parts_sentences(bench: dict) -> list[str]:
     ]
 
 
-def precision_sentences(bench: dict) -> list[str]:
-    """fp32 against bf16 autocast, a line for each share of patches dropped: the
-    step, and its forward and backward passes."""
-    sides = bench["precision"]
+# each two-sided step benchmark -> (name, how a sentence says it) of its two sides
+PAIRS = {
+    "precision": (("fp32", "in fp32"), ("bf16", "in bf16")),
+    "compile": (("eager", "eager"), ("compiled", "compiled")),
+}
+
+
+def pair_sentences(bench: dict, what: str) -> list[str]:
+    """A two-sided step benchmark (``precision``: fp32 against bf16 autocast;
+    ``compile``: eager against torch.compile), a line for each share of patches
+    dropped: the step with the spread between rounds, its forward and backward
+    passes, and the warm-up steps, which hold a compilation, where they were timed."""
+    (a_name, a_says), (b_name, b_says) = PAIRS[what]
+    sides = bench[what]
 
     def ms(side: dict, part: str | None = None) -> str:
         return f"{side['ms'][part] if part else side['ms_per_step']:.0f}"
 
+    def step(side: dict) -> str:  # with the spread between rounds
+        return f"{ms(side)} ± {side['ms_per_step_std']:.0f}"
+
     out = []
-    for drop, speedup in sides["speedup_bf16"].items():
-        fp32, bf16 = sides[f"fp32, {drop}"], sides[f"bf16, {drop}"]
+    for drop, speedup in sides[f"speedup_{b_name}"].items():
+        a, b = sides[f"{a_name}, {drop}"], sides[f"{b_name}, {drop}"]
+        warm = (
+            f"; warm-up {a['warmup_seconds']:.1f} -> {b['warmup_seconds']:.1f} s"
+            if "warmup_seconds" in b
+            else ""
+        )
         out.append(
             f"{bench['model']}, batch {sides['batch_size']}, "
             f"{float(drop.removeprefix('drop ')):.0%} of the patches dropped, on "
-            f"{bench['device']}: {ms(fp32)} ms per step in fp32, {ms(bf16)} in bf16 "
-            f"({speedup:.2f}x); forward {ms(fp32, 'forward')} -> "
-            f"{ms(bf16, 'forward')} ms, backward {ms(fp32, 'backward')} -> "
-            f"{ms(bf16, 'backward')} ms."
+            f"{bench['device']}: {step(a)} ms per step {a_says}, {step(b)} {b_says} "
+            f"({speedup:.2f}x); forward {ms(a, 'forward')} -> "
+            f"{ms(b, 'forward')} ms, backward {ms(a, 'backward')} -> "
+            f"{ms(b, 'backward')} ms{warm}."
         )
     return out
 
