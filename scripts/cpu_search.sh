@@ -19,6 +19,7 @@
 #   scripts/cpu_search.sh patch-drop-more  3/4 of the patches dropped, 4 epochs, 2 seeds
 #   scripts/cpu_search.sh precision-bench  a step in fp32 and in bf16 (alone)
 #   scripts/cpu_search.sh compile-bench  a step eager and compiled (alone)
+#   scripts/cpu_search.sh batch-128  15 min each, val, side by side: batch 64 or 128
 #   scripts/cpu_search.sh patch-bench  the step's speed with patches dropped (alone)
 #   scripts/cpu_search.sh step-bench   a step's parts; Muon stacked by shape, or not
 set -euo pipefail
@@ -104,6 +105,14 @@ patch-drop-more)  # two at a time, a thread each. Three quarters of the patches 
   run "4 epochs, val: plain CLS ViT, patch drop 0.75 until 0.75" $more &
   run "4 epochs, val: plain CLS ViT, patch drop 0.75 until 0.75, seed 1" $more \
     --seed 1
+  wait
+  ;;
+batch-128)  # side by side, a thread each, 15 minutes each on the validation split: the
+  # laptop preset at batch 64 against 128, whose steps spend a smaller share in Muon
+  # (step-bench); the same machine at the same time, so their minutes compare
+  pair="--val-split 5000 --threads 1 --time-budget 900"
+  run "15 min, val, a thread: laptop preset, batch 64" $pair &
+  run "15 min, val, a thread: laptop preset, batch 128" $pair --batch-size 128
   wait
   ;;
 precision-bench)

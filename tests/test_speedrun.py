@@ -54,12 +54,14 @@ def run(note, optimizer, stopped_by="epochs", val=0.5, flip=0.51, **extra):
     }
 
 
-def test_the_path_keeps_only_time_budget_runs_and_the_comparisons_only_theirs():
+def test_the_path_keeps_only_time_budget_records_and_the_comparisons_only_theirs():
     log = [
         run("2 epochs, val: a", "adamw"),
         run("15 min: x", "muon", "time budget"),
         run("1 epoch: old", "adamw"),
+        run("15 min, val: y", "muon", "time budget"),
     ]
+    log[-1]["recipe"] |= {"val_split": 5000}
     models = [
         {
             "model": "vit_laptop",
@@ -116,7 +118,8 @@ def test_patch_drop_is_compared_with_the_same_recipe_with_every_patch():
         dropped,
     ]
     other_seed = {**dropped, "recipe": {**dropped["recipe"], "seed": 1}}
-    (line,) = patch_drop_sentences(log + [other_seed])  # no seed-1 run to pair with
+    timed = {**dropped, "stopped_by": "time budget"}  # compared by minutes, elsewhere
+    (line,) = patch_drop_sentences(log + [other_seed, timed])  # none to pair with
     assert "seed 0: 3 epochs dropping 50% of the patches for the first 75%" in line
     assert "66.00%" in line and "62.00% for 2 epochs" in line and "+4.00" in line
     assert "14.0 against 13.5 minutes" in line
