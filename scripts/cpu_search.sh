@@ -21,7 +21,7 @@
 #   scripts/cpu_search.sh compile-bench  a step eager and compiled (alone)
 #   scripts/cpu_search.sh batch-128  15 min each, val, side by side: batch 64 or 128
 #   scripts/cpu_search.sh patch-bench  the step's speed with patches dropped (alone)
-#   scripts/cpu_search.sh step-bench   a step's parts; Muon stacked by shape, or not
+#   scripts/cpu_search.sh step-bench   a step's parts; Muon stacked or not (alone)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -109,7 +109,8 @@ patch-drop-more)  # two at a time, a thread each. Three quarters of the patches 
   ;;
 batch-128)  # side by side, a thread each, 15 minutes each on the validation split: the
   # laptop preset at batch 64 against 128, whose steps spend a smaller share in Muon
-  # (step-bench); the same machine at the same time, so their minutes compare
+  # (step-bench). The pair runs alone on the machine, at the same time, so their
+  # minutes compare
   pair="--val-split 5000 --threads 1 --time-budget 900"
   run "15 min, val, a thread: laptop preset, batch 64" $pair &
   run "15 min, val, a thread: laptop preset, batch 128" $pair --batch-size 128

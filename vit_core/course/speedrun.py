@@ -211,9 +211,9 @@ def patch_drop_sentences(experiments: list[dict]) -> list[str]:
     out = []
     for r in experiments:
         recipe = r["recipe"]
-        if not recipe.get("patch_drop") or r["val_accuracy"] is None:
-            continue
-        if r["stopped_by"] == "time budget":  # a timed run compares by minutes
+        # a timed run compares by minutes, not epochs
+        timed = r["stopped_by"] == "time budget"
+        if not recipe.get("patch_drop") or r["val_accuracy"] is None or timed:
             continue
         same = [
             b
