@@ -19,7 +19,7 @@
 #   scripts/cpu_search.sh patch-drop-more  3/4 of the patches dropped, 4 epochs, 2 seeds
 #   scripts/cpu_search.sh precision-bench  a step in fp32 and in bf16 (alone)
 #   scripts/cpu_search.sh compile-bench  a step eager and compiled (alone)
-#   scripts/cpu_search.sh batch-128  15 min each, val, side by side: batch 64 or 128
+#   scripts/cpu_search.sh batch-128 [SEED]  15 min each, val, side by side: batch 64, 128
 #   scripts/cpu_search.sh patch-bench  the step's speed with patches dropped (alone)
 #   scripts/cpu_search.sh step-bench   a step's parts; Muon stacked or not (alone)
 set -euo pipefail
@@ -110,10 +110,12 @@ patch-drop-more)  # two at a time, a thread each. Three quarters of the patches 
 batch-128)  # side by side, a thread each, 15 minutes each on the validation split: the
   # laptop preset at batch 64 against 128, whose steps spend a smaller share in Muon
   # (step-bench). The pair runs alone on the machine, at the same time, so their
-  # minutes compare
-  pair="--val-split 5000 --threads 1 --time-budget 900"
-  run "15 min, val, a thread: laptop preset, batch 64" $pair &
-  run "15 min, val, a thread: laptop preset, batch 128" $pair --batch-size 128
+  # minutes compare. SEED: 0, or the second argument
+  seed=${2:-0}
+  pair="--val-split 5000 --threads 1 --time-budget 900 --seed $seed"
+  at=$([ "$seed" = 0 ] || echo ", seed $seed")
+  run "15 min, val, a thread: laptop preset, batch 64$at" $pair &
+  run "15 min, val, a thread: laptop preset, batch 128$at" $pair --batch-size 128
   wait
   ;;
 precision-bench)
