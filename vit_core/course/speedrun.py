@@ -355,3 +355,56 @@ def budget_lines(experiments: list[dict], model: str, minutes: float = 60) -> li
             f"{max(dropped) - min(dropped):.2f} points"
         )
     return out
+
+
+def preset_of(r: dict) -> str | None:
+    """The preset a logged run's command started from."""
+    words = r["command"].split()
+    return words[words.index("--preset") + 1] if "--preset" in words else None
+
+
+def timed_choice_sentences(experiments: list[dict]) -> list[str]:
+    """The side-by-side pairs that chose between recipes by minutes: two timed runs on
+    the validation split, of one commit, model, seed and budget, whose recipes differ
+    from their preset's in one side only. A line for each pair, the change against
+    the preset, then the mean gain of each change run at more than one seed."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in experiments:
+        recipe = r["recipe"]
+        if r["stopped_by"] == "time budget" and recipe.get("val_split"):
+            key = (r["commit"], r["model"], recipe.get("seed", 0), r["train_minutes"])
+            groups.setdefault(key[:3] + (round(key[3]),), []).append(r)
+    out, gains = [], {}
+    for (_, model, seed, minutes), pair in groups.items():
+        if len(pair) != 2 or None in map(preset_of, pair):
+            continue
+        a, b = pair
+        changed = [k for k in a["recipe"] if a["recipe"][k] != b["recipe"].get(k)]
+        # the preset's side is the one whose command sets none of the changed fields
+        flags = {f"--{k.replace('_', '-')}" for k in changed}
+        sets = [bool(flags & set(r["command"].split())) for r in pair]
+        if sorted(sets) != [False, True]:
+            continue
+        base, other = (a, b) if sets == [False, True] else (b, a)
+        change = ", ".join(f"{k} {other['recipe'][k]}" for k in changed)
+        gain = 100 * (other["val_accuracy"] - base["val_accuracy"])
+        gains.setdefault((model, change), []).append(gain)
+
+        def side(r: dict) -> str:
+            return (
+                f"{100 * r['val_accuracy']:.2f}% after {r['epochs']:.2f} epochs at "
+                f"{r['img_per_s']:.0f} img/s"
+            )
+
+        out.append(
+            f"{model}, {minutes} min side by side on the validation split, seed "
+            f"{seed}: {change}: {side(other)}, against the preset's {side(base)} "
+            f"({gain:+.2f} points)."
+        )
+    for (model, change), g in gains.items():
+        if len(g) > 1:
+            out.append(
+                f"{model}, {change}, over {len(g)} seeds: {sum(g) / len(g):+.2f} "
+                f"points on average (from {min(g):+.2f} to {max(g):+.2f})."
+            )
+    return out
