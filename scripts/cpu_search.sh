@@ -20,6 +20,7 @@
 #   scripts/cpu_search.sh precision-bench  a step in fp32 and in bf16 (alone)
 #   scripts/cpu_search.sh compile-bench  a step eager and compiled (alone)
 #   scripts/cpu_search.sh batch-128 [SEED]  15 min each, val, side by side: batch 64, 128
+#   scripts/cpu_search.sh pair SEED WHAT FLAGS...  the same: the preset, and with FLAGS
 #   scripts/cpu_search.sh patch-bench  the step's speed with patches dropped (alone)
 #   scripts/cpu_search.sh step-bench   a step's parts; Muon stacked or not (alone)
 set -euo pipefail
@@ -110,12 +111,23 @@ patch-drop-more)  # two at a time, a thread each. Three quarters of the patches 
 batch-128)  # side by side, a thread each, 15 minutes each on the validation split: the
   # laptop preset at batch 64 against 128, whose steps spend a smaller share in Muon
   # (step-bench). The pair runs alone on the machine, at the same time, so their
-  # minutes compare. SEED: 0, or the second argument
+  # minutes compare. SEED: 0, or the second argument. Seeds 0 and 1 ran when the
+  # preset had batch 64; it has 128 since, so the flag moved to the other side
   seed=${2:-0}
   pair="--val-split 5000 --threads 1 --time-budget 900 --seed $seed"
   at=$([ "$seed" = 0 ] || echo ", seed $seed")
-  run "15 min, val, a thread: laptop preset, batch 64$at" $pair &
-  run "15 min, val, a thread: laptop preset, batch 128$at" $pair --batch-size 128
+  run "15 min, val, a thread: laptop preset, batch 64$at" $pair --batch-size 64 &
+  run "15 min, val, a thread: laptop preset, batch 128$at" $pair
+  wait
+  ;;
+pair)  # side by side, a thread each, 15 minutes each on the validation split: the
+  # laptop preset against the preset with FLAGS, at SEED; alone on the machine, so
+  # their minutes compare: scripts/cpu_search.sh pair SEED WHAT FLAGS...
+  seed=${2:?usage: pair SEED WHAT FLAGS...} what=${3:?usage: pair SEED WHAT FLAGS...}
+  shift 3
+  pair="--val-split 5000 --threads 1 --time-budget 900 --seed $seed"
+  run "15 min, val, a thread: laptop preset, seed $seed" $pair &
+  run "15 min, val, a thread: laptop preset, $what, seed $seed" $pair "$@"
   wait
   ;;
 precision-bench)

@@ -17,6 +17,7 @@ from vit_core.course.speedrun import (
     speedup_sentence,
     spread,
     step_parts_sentences,
+    timed_choice_sentences,
     timed_runs,
     verdict,
 )
@@ -123,6 +124,37 @@ def test_patch_drop_is_compared_with_the_same_recipe_with_every_patch():
     assert "seed 0: 3 epochs dropping 50% of the patches for the first 75%" in line
     assert "66.00%" in line and "62.00% for 2 epochs" in line and "+4.00" in line
     assert "14.0 against 13.5 minutes" in line
+
+
+def test_timed_choices_pair_side_by_side_runs_against_their_preset():
+    def side(val, seed=0, commit="c1", batch=None):
+        command = "python -m vit_core.train --preset laptop --val-split 5000"
+        r = run("15 min, val", "muon", "time budget", val=val, commit=commit)
+        r["recipe"] |= {"val_split": 5000, "seed": seed, "batch_size": batch or 64}
+        r["command"] = command + (f" --batch-size {batch}" if batch else "")
+        return r
+
+    log = [side(0.7464, batch=128), side(0.7394)]  # logged in the order they ended
+    log += [
+        side(0.7336, seed=1, commit="c2"),
+        side(0.7396, seed=1, commit="c2", batch=128),
+    ]
+    log.append(side(0.70, seed=2, commit="c3"))  # no partner
+    lone = run("15 min: record", "muon", "time budget")  # on the whole training set
+    lines = timed_choice_sentences(log + [lone])
+    assert lines[0] == (
+        "vit_laptop_cls, 15 min side by side on the validation split, seed 0: "
+        "batch_size 128: 74.64% after 2.00 epochs at 200 img/s, against the preset's "
+        "73.94% after 2.00 epochs at 200 img/s (+0.70 points)."
+    )
+    assert "seed 1: batch_size 128: 73.96%" in lines[1] and "(+0.60 points)" in lines[1]
+    assert lines[2] == (
+        "vit_laptop_cls, batch_size 128, over 2 seeds: +0.65 points on average "
+        "(from +0.60 to +0.70)."
+    )
+    assert len(lines) == 3
+    both_set = [side(0.74, batch=128), side(0.73, batch=32)]  # neither is the preset
+    assert timed_choice_sentences(both_set) == []
 
 
 def test_labels_of_one_column_are_moved_apart_in_order():
