@@ -42,7 +42,7 @@ def run(note, optimizer, stopped_by="epochs", val=0.5, flip=0.51, **extra):
         "note": note,
         "model": "vit_laptop_cls",
         "device": "CPU A",
-        "recipe": {"optimizer": optimizer, "lr": 1e-3},
+        "recipe": {"optimizer": optimizer, "lr": 1e-3, "batch_size": 64},
         "epochs": 2,
         "stopped_by": stopped_by,
         "train_seconds": 900,
@@ -70,7 +70,7 @@ def test_the_path_keeps_only_time_budget_records_and_the_comparisons_only_theirs
             "train_seconds": 900,
             "epochs_run": 9.5,
             "img_per_s": 530.0,
-            "recipe": {"optimizer": "adamw"},
+            "recipe": {"optimizer": "adamw", "batch_size": 256},
             "device": "CPU B",
             "test_accuracy": 0.68,
         },
@@ -80,7 +80,7 @@ def test_the_path_keeps_only_time_budget_records_and_the_comparisons_only_theirs
             "train_seconds": 900,
             "epochs_run": 9.5,
             "img_per_s": 530.0,
-            "recipe": {"optimizer": "adamw"},
+            "recipe": {"optimizer": "adamw", "batch_size": 256},
             "device": "CPU B",
             "test_accuracy": 0.76,
         },
@@ -252,26 +252,30 @@ def test_pair_sentences_compare_the_step_its_passes_and_the_warm_up():
     )
 
 
-def test_budget_lines_give_each_run_and_the_spread_of_those_that_drop_patches():
-    def hour(accuracy, seed, patch_drop):
+def test_budget_lines_give_each_run_and_the_spread_of_each_recipe_that_drops():
+    def hour(accuracy, seed, patch_drop, batch=64):
         r = run("60 min: plain", "muon", "time budget", train_seconds=3600)
-        r["recipe"] |= {"seed": seed, "patch_drop": patch_drop}
+        r["recipe"] |= {"seed": seed, "patch_drop": patch_drop, "batch_size": batch}
         return r | {"test_accuracy": accuracy}
 
     log = [hour(0.7965, 0, 0.0), hour(0.7989, 0, 0.5), hour(0.8019, 1, 0.5)]
+    log.append(hour(0.81, 0, 0.5, batch=128))  # another recipe, run once
     log.append(run("15 min: short", "muon", "time budget"))  # not an hour
     lines = budget_lines(log, "vit_laptop_cls")
     at = "2.0 epochs at 200 img/s"
-    assert lines[:3] == [
-        f"60 min, muon, patch drop 0, seed 0: 79.65% test accuracy, {at}",
-        f"60 min, muon, patch drop 0.5, seed 0: 79.89% test accuracy, {at}",
-        f"60 min, muon, patch drop 0.5, seed 1: 80.19% test accuracy, {at}",
+    assert lines[:4] == [
+        f"60 min, muon, patch drop 0, batch 64, seed 0: 79.65% test accuracy, {at}",
+        f"60 min, muon, patch drop 0.5, batch 64, seed 0: 79.89% test accuracy, {at}",
+        f"60 min, muon, patch drop 0.5, batch 64, seed 1: 80.19% test accuracy, {at}",
+        f"60 min, muon, patch drop 0.5, batch 128, seed 0: 81.00% test accuracy, {at}",
     ]
-    assert lines[3] == "with patch dropout, 2 runs: mean 80.04%, spread 0.30 points"
+    assert lines[4:] == [
+        "muon, patch drop 0.5, batch 64, 2 runs: mean 80.04%, spread 0.30 points"
+    ]
     assert budget_lines(log[:2], "vit_laptop_cls")[-1].startswith("60 min")  # one run
     assert budget_lines(log, "vit_laptop") == []
     assert budget_lines(log, "vit_laptop_cls", 15) == [
-        f"15 min, muon, patch drop 0, seed 0: 70.00% test accuracy, {at}"
+        f"15 min, muon, patch drop 0, batch 64, seed 0: 70.00% test accuracy, {at}"
     ]
 
 

@@ -32,6 +32,7 @@ def timed_runs(experiments: list[dict], models: list[dict] | None = None) -> lis
             "model": r["model"],
             "optimizer": r["recipe"]["optimizer"],
             "patch_drop": r["recipe"].get("patch_drop", 0.0),
+            "batch_size": r["recipe"]["batch_size"],
             "seed": r["recipe"].get("seed", 0),
             "device": r["device"],
             "minutes": r["train_seconds"] / 60,
@@ -49,6 +50,7 @@ def timed_runs(experiments: list[dict], models: list[dict] | None = None) -> lis
             "model": r["model"],
             "optimizer": r["recipe"]["optimizer"],
             "patch_drop": 0.0,
+            "batch_size": r["recipe"]["batch_size"],
             "seed": r["recipe"].get("seed", 0),
             "device": r["device"],
             "minutes": r["train_seconds"] / 60,
@@ -333,9 +335,9 @@ def pair_sentences(bench: dict, what: str) -> list[str]:
 
 def budget_lines(experiments: list[dict], model: str, minutes: float = 60) -> list[str]:
     """``model``'s runs stopped by a budget of ``minutes``, a line each (optimizer,
-    patch dropout, seed, test accuracy, epochs and speed), then the mean and spread of
-    those that drop patches: one recipe, each run at the machine's speed of its
-    time."""
+    patch dropout, batch, seed, test accuracy, epochs and speed), then the mean and
+    spread of each recipe with patch dropout run more than once: one recipe, each run
+    at the machine's speed of its time."""
     runs = [
         r
         for r in timed_runs(experiments)
@@ -343,17 +345,23 @@ def budget_lines(experiments: list[dict], model: str, minutes: float = 60) -> li
     ]
     out = [
         f"{r['minutes']:.0f} min, {r['optimizer']}, patch drop {r['patch_drop']:g}, "
-        f"seed {r['seed']}: {100 * r['test_accuracy']:.2f}% test accuracy, "
+        f"batch {r['batch_size']}, seed {r['seed']}: "
+        f"{100 * r['test_accuracy']:.2f}% test accuracy, "
         f"{r['epochs']:.1f} epochs at {r['img_per_s']:.0f} img/s"
         for r in runs
     ]
-    dropped = [100 * r["test_accuracy"] for r in runs if r["patch_drop"]]
-    if len(dropped) > 1:
-        out.append(
-            f"with patch dropout, {len(dropped)} runs: mean "
-            f"{sum(dropped) / len(dropped):.2f}%, spread "
-            f"{max(dropped) - min(dropped):.2f} points"
-        )
+    recipes: dict[tuple, list[float]] = {}
+    for r in runs:
+        if r["patch_drop"]:
+            key = (r["optimizer"], r["patch_drop"], r["batch_size"])
+            recipes.setdefault(key, []).append(100 * r["test_accuracy"])
+    for (optimizer, drop, batch), acc in recipes.items():
+        if len(acc) > 1:
+            out.append(
+                f"{optimizer}, patch drop {drop:g}, batch {batch}, {len(acc)} runs: "
+                f"mean {sum(acc) / len(acc):.2f}%, spread {max(acc) - min(acc):.2f} "
+                f"points"
+            )
     return out
 
 
