@@ -138,8 +138,10 @@ def test_damaged_checkpoint_is_named_by_resume_and_evaluate(stopped_run, damage)
 
 
 def test_time_budget_ends_on_time_and_keeps_its_results(tiny_cifar, tmp_path):
+    # batch 64, not the preset's 128: 320 images make 5 steps an epoch
     train(parse_args(argv("--preset laptop --time-budget 5s --quiet --threads 1",
-                          "--data-dir", tiny_cifar, "--out", tmp_path)))  # fmt: skip
+                          "--batch-size 64 --data-dir", tiny_cifar,
+                          "--out", tmp_path)))  # fmt: skip
     summary = read(tmp_path / "summary.json")
     assert summary["stopped_by"] == "time budget"
     assert 5.0 <= summary["train_seconds"] <= 6.5

@@ -27,8 +27,9 @@ def test_1_a_time_budget_run_that_reaches_its_epochs_first_still_ends_its_cosine
     tiny_cifar, tmp_path
 ):
     # 320 images, batch 64: 5 steps an epoch, 10 in all, long before an hour is up.
-    train(parse_args(argv("--preset laptop --epochs 2 --time-budget 1h", TINY,
-                          "--data-dir", tiny_cifar, "--out", tmp_path)))  # fmt: skip
+    train(parse_args(argv("--preset laptop --epochs 2 --time-budget 1h --batch-size 64",
+                          TINY, "--data-dir", tiny_cifar,
+                          "--out", tmp_path)))  # fmt: skip
     summary = read(tmp_path / "summary.json")
     assert summary["stopped_by"] == "epochs" and summary["epochs"] == 2
     last = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
