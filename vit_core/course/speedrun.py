@@ -8,6 +8,8 @@ runs of one device are compared with each other.
 
 from __future__ import annotations
 
+from ..config import flag
+
 # each time-budget record -> the test accuracy its preset aims for
 GOALS = {"cpu_laptop.json": 0.80, "cpu_hour.json": 0.86, "cpu_plain_hour.json": 0.80}
 # (minutes, goal, whose) of each record, drawn on the path plot
@@ -365,49 +367,47 @@ def budget_lines(experiments: list[dict], model: str, minutes: float = 60) -> li
     return out
 
 
-def preset_of(r: dict) -> str | None:
-    """The preset a logged run's command started from."""
-    words = r["command"].split()
-    return words[words.index("--preset") + 1] if "--preset" in words else None
+def val_side(r: dict) -> str:
+    """One side of a pair: its validation accuracy, epochs and speed."""
+    return (
+        f"{100 * r['val_accuracy']:.2f}% after {r['epochs']:.2f} epochs at "
+        f"{r['img_per_s']:.0f} img/s"
+    )
 
 
 def timed_choice_sentences(experiments: list[dict]) -> list[str]:
-    """The side-by-side pairs that chose between recipes by minutes: two timed runs on
-    the validation split, of one commit, model, seed and budget, whose recipes differ
-    from their preset's in one side only. A line for each pair, the change against
-    the preset, then the mean gain of each change run at more than one seed."""
+    """The side-by-side pairs that chose between recipes by minutes: two timed runs of
+    a preset on the validation split, of one commit, model, seed and budget, whose
+    commands set the fields they differ in on one side only. A line for each pair,
+    the change against the preset, then the mean gain of each change run at more than
+    one seed."""
     groups: dict[tuple, list[dict]] = {}
     for r in experiments:
         recipe = r["recipe"]
         if r["stopped_by"] == "time budget" and recipe.get("val_split"):
-            key = (r["commit"], r["model"], recipe.get("seed", 0), r["train_minutes"])
-            groups.setdefault(key[:3] + (round(key[3]),), []).append(r)
+            minutes = round(r["train_minutes"])
+            key = (r["commit"], r["model"], recipe.get("seed", 0), minutes)
+            groups.setdefault(key, []).append(r)
     out, gains = [], {}
     for (_, model, seed, minutes), pair in groups.items():
-        if len(pair) != 2 or None in map(preset_of, pair):
+        words = [set(r["command"].split()) for r in pair]
+        if len(pair) != 2 or not all("--preset" in w for w in words):
             continue
         a, b = pair
         changed = [k for k in a["recipe"] if a["recipe"][k] != b["recipe"].get(k)]
         # the preset's side is the one whose command sets none of the changed fields
-        flags = {f"--{k.replace('_', '-')}" for k in changed}
-        sets = [bool(flags & set(r["command"].split())) for r in pair]
+        flags = {f"--{flag(k)}" for k in changed}
+        sets = [bool(flags & w) for w in words]
         if sorted(sets) != [False, True]:
             continue
         base, other = (a, b) if sets == [False, True] else (b, a)
         change = ", ".join(f"{k} {other['recipe'][k]}" for k in changed)
         gain = 100 * (other["val_accuracy"] - base["val_accuracy"])
         gains.setdefault((model, change), []).append(gain)
-
-        def side(r: dict) -> str:
-            return (
-                f"{100 * r['val_accuracy']:.2f}% after {r['epochs']:.2f} epochs at "
-                f"{r['img_per_s']:.0f} img/s"
-            )
-
         out.append(
             f"{model}, {minutes} min side by side on the validation split, seed "
-            f"{seed}: {change}: {side(other)}, against the preset's {side(base)} "
-            f"({gain:+.2f} points)."
+            f"{seed}: {change}: {val_side(other)}, against the preset's "
+            f"{val_side(base)} ({gain:+.2f} points)."
         )
     for (model, change), g in gains.items():
         if len(g) > 1:
