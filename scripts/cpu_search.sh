@@ -21,6 +21,7 @@
 #   scripts/cpu_search.sh compile-bench  a step eager and compiled (alone)
 #   scripts/cpu_search.sh batch-128 [SEED]  15 min each, val, side by side: batch 64, 128
 #   scripts/cpu_search.sh pair SEED WHAT FLAGS...  the same: the preset, and with FLAGS
+#   scripts/cpu_search.sh hour-pair SEED WHAT FLAGS...  laptop-hour's, 60 minutes each
 #   scripts/cpu_search.sh patch-bench  the step's speed with patches dropped (alone)
 #   scripts/cpu_search.sh step-bench   a step's parts; Muon stacked or not (alone)
 set -euo pipefail
@@ -28,11 +29,12 @@ cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 LOG=${LOG:-vit_core/results/cpu_experiments.jsonl}
 
-# A short run of the laptop recipe with other flags: run NOTE FLAGS...
+# A short run of the laptop recipe (or of $preset's) with other flags: run NOTE FLAGS...
 run() {
   note=$1
   shift
-  $PY -m vit_core.train --preset laptop --time-budget none --quiet --eval-every 0 \
+  $PY -m vit_core.train --preset "${preset:-laptop}" --time-budget none --quiet \
+    --eval-every 0 \
     --out "runs/search/$(echo "$note" | tr ' /=,:' '_____')" --log-to "$LOG" \
     --note "$note" "$@"
 }
@@ -128,6 +130,16 @@ pair)  # side by side, a thread each, 15 minutes each on the validation split: t
   pair="--val-split 5000 --threads 1 --time-budget 900 --seed $seed"
   run "15 min, val, a thread: laptop preset, seed $seed" $pair &
   run "15 min, val, a thread: laptop preset, $what, seed $seed" $pair "$@"
+  wait
+  ;;
+hour-pair)  # the pair for the hour: laptop-hour against laptop-hour with FLAGS, 60
+  # minutes each, a thread each, on the validation split: hour-pair SEED WHAT FLAGS...
+  seed=${2:?usage: hour-pair SEED WHAT FLAGS...} what=${3:?usage: hour-pair SEED WHAT}
+  shift 3
+  preset=laptop-hour
+  pair="--val-split 5000 --threads 1 --time-budget 3600 --seed $seed"
+  run "60 min, val, a thread: laptop-hour preset, seed $seed" $pair &
+  run "60 min, val, a thread: laptop-hour preset, $what, seed $seed" $pair "$@"
   wait
   ;;
 precision-bench)
