@@ -92,9 +92,15 @@ def test_the_path_keeps_only_time_budget_records_and_the_comparisons_only_theirs
     ]
     assert [(r["epochs"], r["img_per_s"]) for r in rows] == [(2, 200.0), (9.5, 530.0)]
     assert [r["optimizer"] for r in comparisons(log)] == ["adamw"]
-    fig = path_figure(rows)
+    fig = path_figure(rows + [{**rows[0], "batch_size": 128}, rows[0]])
     points = [c for c in fig.axes[0].collections if len(c.get_offsets())]
-    assert len(points) == 2
+    assert len(points) == 4
+    labels = sorted(t.get_text() for t in fig.axes[0].texts if "batch" in t.get_text())
+    assert labels == [  # a recipe's runs share a label; another batch has its own
+        "vit_laptop, adamw, batch 256",
+        "vit_laptop_cls, muon, batch 128",
+        "vit_laptop_cls, muon, batch 64 (2 runs)",
+    ]
 
 
 def test_muon_sentences_subtract_the_matching_adamw_run():
@@ -127,9 +133,10 @@ def test_patch_drop_is_compared_with_the_same_recipe_with_every_patch():
 
 
 def test_timed_choices_pair_side_by_side_runs_against_their_preset():
-    def side(val, seed=0, commit="c1", batch=None):
-        command = "python -m vit_core.train --preset laptop --val-split 5000"
+    def side(val, seed=0, commit="c1", batch=None, preset="laptop", minutes=15.0):
+        command = f"python -m vit_core.train --preset {preset} --val-split 5000"
         r = run("15 min, val", "muon", "time budget", val=val, commit=commit)
+        r["train_minutes"] = minutes
         r["recipe"] |= {"val_split": 5000, "seed": seed, "batch_size": batch or 64}
         r["command"] = command + (f" --batch-size {batch}" if batch else "")
         return r
@@ -140,19 +147,26 @@ def test_timed_choices_pair_side_by_side_runs_against_their_preset():
         side(0.7396, seed=1, commit="c2", batch=128),
     ]
     log.append(side(0.70, seed=2, commit="c3"))  # no partner
+    # the same change to another preset's hour: a pair of its own, not in the mean
+    hour = {"preset": "laptop-hour", "minutes": 60.0, "commit": "c4"}
+    log += [side(0.80, batch=128, **hour), side(0.81, **hour)]
     lone = run("15 min: record", "muon", "time budget")  # on the whole training set
     lines = timed_choice_sentences(log + [lone])
     assert lines[0] == (
-        "vit_laptop_cls, 15 min side by side on the validation split, seed 0: "
-        "batch_size 128: 74.64% after 2.00 epochs at 200 img/s, against the preset's "
-        "73.94% after 2.00 epochs at 200 img/s (+0.70 points)."
+        "vit_laptop_cls, 15 min side by side on the validation split, seed 0, "
+        "--preset laptop: batch_size 128: 74.64% after 2.00 epochs at 200 img/s, "
+        "against the preset's 73.94% after 2.00 epochs at 200 img/s (+0.70 points)."
     )
-    assert "seed 1: batch_size 128: 73.96%" in lines[1] and "(+0.60 points)" in lines[1]
-    assert lines[2] == (
-        "vit_laptop_cls, batch_size 128, over 2 seeds: +0.65 points on average "
-        "(from +0.60 to +0.70)."
+    assert "seed 1, --preset laptop: batch_size 128: 73.96%" in lines[1]
+    assert "(+0.60 points)" in lines[1]
+    assert lines[2].startswith("vit_laptop_cls, 60 min side by side")
+    assert "--preset laptop-hour: batch_size 128: 80.00%" in lines[2]
+    assert "(-1.00 points)" in lines[2]
+    assert lines[3] == (
+        "vit_laptop_cls, 15 min, --preset laptop: batch_size 128, over 2 seeds: "
+        "+0.65 points on average (from +0.60 to +0.70)."
     )
-    assert len(lines) == 3
+    assert len(lines) == 4
     both_set = [side(0.74, batch=128), side(0.73, batch=32)]  # neither is the preset
     assert timed_choice_sentences(both_set) == []
 

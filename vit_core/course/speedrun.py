@@ -69,7 +69,8 @@ def timed_runs(experiments: list[dict], models: list[dict] | None = None) -> lis
 
 def path_figure(rows: list[dict]):
     """Test accuracy against training minutes, a marker per run and a colour per
-    device, with the presets' targets."""
+    device, a label per recipe (model, optimizer, patch dropout, batch) and machine,
+    with the presets' targets."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(8.0, 4.2), layout="constrained")
@@ -79,9 +80,9 @@ def path_figure(rows: list[dict]):
     labelled = {}  # one label for runs of one recipe on one machine
     labels = {}  # minutes -> [(accuracy, text)], spread apart before drawing
     for r in rows:
-        recipe = (r["model"], r["optimizer"], r["patch_drop"])
+        recipe = (r["model"], r["optimizer"], r["patch_drop"], r["batch_size"])
         labelled.setdefault((r["device"], *recipe, round(r["minutes"])), []).append(r)
-    for (device, model, optimizer, patch_drop, _), runs in labelled.items():
+    for (device, model, optimizer, patch_drop, batch, _), runs in labelled.items():
         colour = f"C{devices.index(device)}"
         size = 260 if optimizer == "muon" else 110
         for r in runs:
@@ -97,7 +98,7 @@ def path_figure(rows: list[dict]):
         top = max(100 * r["test_accuracy"] for r in runs)
         runs_note = f" ({len(runs)} runs)" if len(runs) > 1 else ""
         drop_note = f", patch drop {patch_drop:g}" if patch_drop else ""
-        text = f"{model}, {optimizer}{drop_note}{runs_note}"
+        text = f"{model}, {optimizer}{drop_note}, batch {batch}{runs_note}"
         labels.setdefault(round(runs[0]["minutes"]), []).append((top, text))
     for minutes, column in labels.items():
         for y, text in spread(sorted(column), LABEL_GAP):
@@ -375,44 +376,52 @@ def val_side(r: dict) -> str:
     )
 
 
+def preset_of(command: str) -> str | None:
+    """The preset a train command starts from, or None."""
+    words = command.split()
+    return words[words.index("--preset") + 1] if "--preset" in words[:-1] else None
+
+
 def timed_choice_sentences(experiments: list[dict]) -> list[str]:
     """The side-by-side pairs that chose between recipes by minutes: two timed runs of
     a preset on the validation split, of one commit, model, seed and budget, whose
     commands set the fields they differ in on one side only. A line for each pair,
-    the change against the preset, then the mean gain of each change run at more than
-    one seed."""
+    the change against the preset, then the mean gain of each change to a preset's
+    minutes run at more than one seed."""
     groups: dict[tuple, list[dict]] = {}
     for r in experiments:
         recipe = r["recipe"]
-        if r["stopped_by"] == "time budget" and recipe.get("val_split"):
+        if r["stopped_by"] != "time budget" or not recipe.get("val_split"):
+            continue
+        if preset := preset_of(r["command"]):
             minutes = round(r["train_minutes"])
-            key = (r["commit"], r["model"], recipe.get("seed", 0), minutes)
+            key = (r["commit"], r["model"], recipe.get("seed", 0), minutes, preset)
             groups.setdefault(key, []).append(r)
     out, gains = [], {}
-    for (_, model, seed, minutes), pair in groups.items():
-        words = [set(r["command"].split()) for r in pair]
-        if len(pair) != 2 or not all("--preset" in w for w in words):
+    for (_, model, seed, minutes, preset), pair in groups.items():
+        if len(pair) != 2:
             continue
         a, b = pair
         changed = [k for k in a["recipe"] if a["recipe"][k] != b["recipe"].get(k)]
         # the preset's side is the one whose command sets none of the changed fields
         flags = {f"--{flag(k)}" for k in changed}
-        sets = [bool(flags & w) for w in words]
+        sets = [bool(flags & set(r["command"].split())) for r in pair]
         if sorted(sets) != [False, True]:
             continue
         base, other = (a, b) if sets == [False, True] else (b, a)
         change = ", ".join(f"{k} {other['recipe'][k]}" for k in changed)
         gain = 100 * (other["val_accuracy"] - base["val_accuracy"])
-        gains.setdefault((model, change), []).append(gain)
+        gains.setdefault((model, minutes, preset, change), []).append(gain)
         out.append(
             f"{model}, {minutes} min side by side on the validation split, seed "
-            f"{seed}: {change}: {val_side(other)}, against the preset's "
-            f"{val_side(base)} ({gain:+.2f} points)."
+            f"{seed}, --preset {preset}: {change}: {val_side(other)}, against the "
+            f"preset's {val_side(base)} ({gain:+.2f} points)."
         )
-    for (model, change), g in gains.items():
+    for (model, minutes, preset, change), g in gains.items():
         if len(g) > 1:
             out.append(
-                f"{model}, {change}, over {len(g)} seeds: {sum(g) / len(g):+.2f} "
-                f"points on average (from {min(g):+.2f} to {max(g):+.2f})."
+                f"{model}, {minutes} min, --preset {preset}: {change}, over {len(g)} "
+                f"seeds: {sum(g) / len(g):+.2f} points on average (from "
+                f"{min(g):+.2f} to {max(g):+.2f})."
             )
     return out
