@@ -19,7 +19,7 @@
 #   scripts/cpu_search.sh patch-drop-more  3/4 of the patches dropped, 4 epochs, 2 seeds
 #   scripts/cpu_search.sh precision-bench  a step in fp32 and in bf16 (alone)
 #   scripts/cpu_search.sh compile-bench  a step eager and compiled (alone)
-#   scripts/cpu_search.sh batch-128 [SEED]  15 min each, val, side by side: batch 64, 128
+#   scripts/cpu_search.sh batch-128 [SEED]  15 min each, val, side by side: 64, 128
 #   scripts/cpu_search.sh pair SEED WHAT FLAGS...  the same: the preset, and with FLAGS
 #   scripts/cpu_search.sh hour-pair SEED WHAT FLAGS...  laptop-hour's, 60 minutes each
 #   scripts/cpu_search.sh patch-bench  the step's speed with patches dropped (alone)
@@ -29,14 +29,25 @@ cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 LOG=${LOG:-vit_core/results/cpu_experiments.jsonl}
 
-# A short run of the laptop recipe (or of $preset's) with other flags: run NOTE FLAGS...
+# A short run of the laptop recipe (or $preset's), other flags on top: run NOTE FLAGS...
 run() {
   note=$1
   shift
   $PY -m vit_core.train --preset "${preset:-laptop}" --time-budget none --quiet \
-    --eval-every 0 \
-    --out "runs/search/$(echo "$note" | tr ' /=,:' '_____')" --log-to "$LOG" \
-    --note "$note" "$@"
+    --eval-every 0 --out "runs/search/$(echo "$note" | tr ' /=,:' '_____')" \
+    --log-to "$LOG" --note "$note" "$@"
+}
+
+# $preset (laptop by default) against itself with FLAGS, side by side, a thread each,
+# MINUTES each on the validation split: side_by_side MINUTES SEED WHAT FLAGS...
+side_by_side() {
+  minutes=$1 seed=$2 what=$3
+  shift 3
+  pair="--val-split 5000 --threads 1 --time-budget $((minutes * 60)) --seed $seed"
+  name="$minutes min, val, a thread: ${preset:-laptop} preset"
+  run "$name, seed $seed" $pair &
+  run "$name, $what, seed $seed" $pair "$@"
+  wait
 }
 
 # A time-budget run, recorded and shipped: timed PRESET RESULT CHECKPOINT NOTE
@@ -125,22 +136,14 @@ batch-128)  # side by side, a thread each, 15 minutes each on the validation spl
 pair)  # side by side, a thread each, 15 minutes each on the validation split: the
   # laptop preset against the preset with FLAGS, at SEED; alone on the machine, so
   # their minutes compare: scripts/cpu_search.sh pair SEED WHAT FLAGS...
-  seed=${2:?usage: pair SEED WHAT FLAGS...} what=${3:?usage: pair SEED WHAT FLAGS...}
-  shift 3
-  pair="--val-split 5000 --threads 1 --time-budget 900 --seed $seed"
-  run "15 min, val, a thread: laptop preset, seed $seed" $pair &
-  run "15 min, val, a thread: laptop preset, $what, seed $seed" $pair "$@"
-  wait
+  side_by_side 15 "${2:?usage: pair SEED WHAT FLAGS...}" "${3:?usage: pair SEED WHAT}" \
+    "${@:4}"
   ;;
-hour-pair)  # the pair for the hour: laptop-hour against laptop-hour with FLAGS, 60
-  # minutes each, a thread each, on the validation split: hour-pair SEED WHAT FLAGS...
-  seed=${2:?usage: hour-pair SEED WHAT FLAGS...} what=${3:?usage: hour-pair SEED WHAT}
-  shift 3
+hour-pair)  # the same for the hour: laptop-hour against laptop-hour with FLAGS, 60
+  # minutes each: scripts/cpu_search.sh hour-pair SEED WHAT FLAGS...
   preset=laptop-hour
-  pair="--val-split 5000 --threads 1 --time-budget 3600 --seed $seed"
-  run "60 min, val, a thread: laptop-hour preset, seed $seed" $pair &
-  run "60 min, val, a thread: laptop-hour preset, $what, seed $seed" $pair "$@"
-  wait
+  side_by_side 60 "${2:?usage: hour-pair SEED WHAT FLAGS...}" \
+    "${3:?usage: hour-pair SEED WHAT}" "${@:4}"
   ;;
 precision-bench)
   $PY -m vit_core.bench precision --model vit_laptop --batch-size 64 --threads 2 \
