@@ -73,6 +73,7 @@ def test_config_survives_json():
         (["--min-lr", "1"], "--min-lr"),
         (["--patch-drop", "1"], "--patch-drop"),
         (["--patch-drop-until", "2"], "--patch-drop-until"),
+        (["--crop-padding", "-1"], "--crop-padding"),
         (["--model", "resnet8", "--patch-drop", "0.5"], "resnet8 has no patch"),
     ],
 )

@@ -218,6 +218,24 @@ def test_patch_drop_thins_the_tokens_until_its_share_of_the_run(
     assert read(tmp_path / "checkpoint.json")["config"]["patch_drop"] == 0.5
 
 
+@pytest.mark.parametrize("padding", [2, 0])
+def test_crop_padding_reaches_the_training_crops(
+    tiny_cifar, tmp_path, monkeypatch, padding
+):
+    import vit_core.data
+
+    paddings, crop = [], vit_core.data.random_crop
+    monkeypatch.setattr(
+        vit_core.data,
+        "random_crop",
+        lambda x, p, g=None: paddings.append(p) or crop(x, p, g),
+    )
+    fast_run(tiny_cifar, tmp_path, f"--epochs 1 --crop-padding {padding}")
+    # 0 switches the crops off: no call at all
+    assert set(paddings) == ({padding} if padding else set())
+    assert read(tmp_path / "checkpoint.json")["recipe"]["crop_padding"] == padding
+
+
 def test_bf16_trains_and_is_recorded(tiny_cifar, tmp_path):
     summary = fast_run(tiny_cifar, tmp_path, "--epochs 1 --precision bf16")
     assert summary["recipe"]["precision"] == "bf16"

@@ -106,6 +106,7 @@ class TrainConfig:
     patch_drop: float = 0.0
     patch_drop_until: float = 1.0
     autoaugment: str = "autoaugment"
+    crop_padding: int = 4  # random crops of the image zero-padded by this many pixels
     ema: bool = False
     ema_decay: float = 0.999
     # data and evaluation
@@ -164,6 +165,10 @@ class TrainConfig:
         check(
             self.patch_drop == 0 or self.model not in OTHER_MODELS,
             f"--patch-drop needs a ViT; {self.model} has no patch tokens",
+        )
+        check(
+            0 <= self.crop_padding <= 16,
+            f"--crop-padding must be in [0, 16], got {self.crop_padding}",
         )
         check(self.val_split >= 0, f"--val-split must be >= 0, got {self.val_split}")
         check(
@@ -344,6 +349,7 @@ HELP = {
     "grad_clip": "max gradient norm (0: off)",
     "time_budget": "train for at most this long (90s, 15m, 1.5h; none: by epochs only)",
     "autoaugment": "policy augmentation",
+    "crop_padding": "pixels of zero padding for random crops (0: no crops)",
     "patch_drop": "share of patch tokens each training image drops (0: none)",
     "patch_drop_until": "progress of the run (0-1) after which no patch is dropped",
     "ema": "keep an exponential moving average of weights",

@@ -135,6 +135,7 @@ def load_data(
         s.device,
         train=True,
         seed=cfg.seed,
+        crop_padding=cfg.crop_padding,
         policy=cfg.autoaugment,
         rank=s.rank,
         world_size=s.world,
