@@ -92,14 +92,18 @@ def test_the_path_keeps_only_time_budget_records_and_the_comparisons_only_theirs
     ]
     assert [(r["epochs"], r["img_per_s"]) for r in rows] == [(2, 200.0), (9.5, 530.0)]
     assert [r["optimizer"] for r in comparisons(log)] == ["adamw"]
-    fig = path_figure(rows + [{**rows[0], "batch_size": 128}, rows[0]])
+    # a record from before --crop-padding cropped with the default padding, 4
+    assert [r["crop_padding"] for r in rows] == [4, 4]
+    more = [{**rows[0], "batch_size": 128}, rows[0], {**rows[0], "crop_padding": 2}]
+    fig = path_figure(rows + more)
     points = [c for c in fig.axes[0].collections if len(c.get_offsets())]
-    assert len(points) == 4
+    assert len(points) == 5
     labels = sorted(t.get_text() for t in fig.axes[0].texts if "batch" in t.get_text())
-    assert labels == [  # a recipe's runs share a label; another batch has its own
+    assert labels == [  # a recipe's runs share a label; another batch or crop its own
         "vit_laptop, adamw, batch 256",
         "vit_laptop_cls, muon, batch 128",
         "vit_laptop_cls, muon, batch 64 (2 runs)",
+        "vit_laptop_cls, muon, batch 64, crop pad 2",
     ]
 
 

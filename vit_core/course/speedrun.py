@@ -8,7 +8,7 @@ runs of one device are compared with each other.
 
 from __future__ import annotations
 
-from ..config import flag
+from ..config import TrainConfig, flag
 
 # each time-budget record -> the test accuracy its preset aims for
 GOALS = {"cpu_laptop.json": 0.80, "cpu_hour.json": 0.86, "cpu_plain_hour.json": 0.80}
@@ -21,13 +21,14 @@ TARGETS = [
 LABEL_GAP = 1.6  # points of accuracy between two labels of one column
 TRAIN_IMAGES = 50_000
 COMPARISON = "2 epochs, val:"  # the notes of the equal-epoch optimizer comparisons
+CROP_PADDING = TrainConfig().crop_padding
 
 
 def timed_runs(experiments: list[dict], models: list[dict] | None = None) -> list[dict]:
     """Every run that stopped by its time budget and trained on the whole training
-    set, as {label, model, optimizer, patch_drop, seed, device, minutes, epochs,
-    img_per_s, test_accuracy, test_accuracy_flip}. A timed run on a validation split
-    chooses between recipes; it is no record."""
+    set, as {label, model, optimizer, patch_drop, batch_size, crop_padding, seed,
+    device, minutes, epochs, img_per_s, test_accuracy, test_accuracy_flip}. A timed
+    run on a validation split chooses between recipes; it is no record."""
     rows = [
         {
             "label": r["note"],
@@ -35,6 +36,8 @@ def timed_runs(experiments: list[dict], models: list[dict] | None = None) -> lis
             "optimizer": r["recipe"]["optimizer"],
             "patch_drop": r["recipe"].get("patch_drop", 0.0),
             "batch_size": r["recipe"]["batch_size"],
+            # a record from before the flag cropped with the default's padding
+            "crop_padding": r["recipe"].get("crop_padding", CROP_PADDING),
             "seed": r["recipe"].get("seed", 0),
             "device": r["device"],
             "minutes": r["train_seconds"] / 60,
@@ -53,6 +56,7 @@ def timed_runs(experiments: list[dict], models: list[dict] | None = None) -> lis
             "optimizer": r["recipe"]["optimizer"],
             "patch_drop": 0.0,
             "batch_size": r["recipe"]["batch_size"],
+            "crop_padding": r["recipe"].get("crop_padding", CROP_PADDING),
             "seed": r["recipe"].get("seed", 0),
             "device": r["device"],
             "minutes": r["train_seconds"] / 60,
@@ -69,8 +73,8 @@ def timed_runs(experiments: list[dict], models: list[dict] | None = None) -> lis
 
 def path_figure(rows: list[dict]):
     """Test accuracy against training minutes, a marker per run and a colour per
-    device, a label per recipe (model, optimizer, patch dropout, batch) and machine,
-    with the presets' targets."""
+    device, a label per recipe (model, optimizer, patch dropout, batch, crop padding)
+    and machine, with the presets' targets."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(8.0, 4.2), layout="constrained")
@@ -81,8 +85,9 @@ def path_figure(rows: list[dict]):
     labels = {}  # minutes -> [(accuracy, text)], spread apart before drawing
     for r in rows:
         recipe = (r["model"], r["optimizer"], r["patch_drop"], r["batch_size"])
+        recipe += (r["crop_padding"],)
         labelled.setdefault((r["device"], *recipe, round(r["minutes"])), []).append(r)
-    for (device, model, optimizer, patch_drop, batch, _), runs in labelled.items():
+    for (device, model, optimizer, patch_drop, batch, pad, _), runs in labelled.items():
         colour = f"C{devices.index(device)}"
         size = 260 if optimizer == "muon" else 110
         for r in runs:
@@ -98,7 +103,8 @@ def path_figure(rows: list[dict]):
         top = max(100 * r["test_accuracy"] for r in runs)
         runs_note = f" ({len(runs)} runs)" if len(runs) > 1 else ""
         drop_note = f", patch drop {patch_drop:g}" if patch_drop else ""
-        text = f"{model}, {optimizer}{drop_note}, batch {batch}{runs_note}"
+        crop_note = f", crop pad {pad}" if pad != CROP_PADDING else ""
+        text = f"{model}, {optimizer}{drop_note}, batch {batch}{crop_note}{runs_note}"
         labels.setdefault(round(runs[0]["minutes"]), []).append((top, text))
     for minutes, column in labels.items():
         for y, text in spread(sorted(column), LABEL_GAP):
