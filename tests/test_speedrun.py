@@ -271,29 +271,35 @@ def test_pair_sentences_compare_the_step_its_passes_and_the_warm_up():
 
 
 def test_budget_lines_give_each_run_and_the_spread_of_each_recipe_that_drops():
-    def hour(accuracy, seed, patch_drop, batch=64):
+    def hour(accuracy, seed, patch_drop, batch=64, pad=4):
         r = run("60 min: plain", "muon", "time budget", train_seconds=3600)
         r["recipe"] |= {"seed": seed, "patch_drop": patch_drop, "batch_size": batch}
+        r["recipe"] |= {"crop_padding": pad}
         return r | {"test_accuracy": accuracy}
 
     log = [hour(0.7965, 0, 0.0), hour(0.7989, 0, 0.5), hour(0.8019, 1, 0.5)]
     log.append(hour(0.81, 0, 0.5, batch=128))  # another recipe, run once
+    log.append(hour(0.82, 1, 0.5, pad=2))  # another crop: another recipe
     log.append(run("15 min: short", "muon", "time budget"))  # not an hour
     lines = budget_lines(log, "vit_laptop_cls")
     at = "2.0 epochs at 200 img/s"
-    assert lines[:4] == [
-        f"60 min, muon, patch drop 0, batch 64, seed 0: 79.65% test accuracy, {at}",
-        f"60 min, muon, patch drop 0.5, batch 64, seed 0: 79.89% test accuracy, {at}",
-        f"60 min, muon, patch drop 0.5, batch 64, seed 1: 80.19% test accuracy, {at}",
-        f"60 min, muon, patch drop 0.5, batch 128, seed 0: 81.00% test accuracy, {at}",
+    each = "60 min, muon, patch drop"
+    assert lines[:5] == [
+        f"{each} 0, batch 64, crop pad 4, seed 0: 79.65% test accuracy, {at}",
+        f"{each} 0.5, batch 64, crop pad 4, seed 0: 79.89% test accuracy, {at}",
+        f"{each} 0.5, batch 64, crop pad 4, seed 1: 80.19% test accuracy, {at}",
+        f"{each} 0.5, batch 128, crop pad 4, seed 0: 81.00% test accuracy, {at}",
+        f"{each} 0.5, batch 64, crop pad 2, seed 1: 82.00% test accuracy, {at}",
     ]
-    assert lines[4:] == [
-        "muon, patch drop 0.5, batch 64, 2 runs: mean 80.04%, spread 0.30 points"
+    assert lines[5:] == [
+        "muon, patch drop 0.5, batch 64, crop pad 4, 2 runs: mean 80.04%, "
+        "spread 0.30 points"
     ]
     assert budget_lines(log[:2], "vit_laptop_cls")[-1].startswith("60 min")  # one run
     assert budget_lines(log, "vit_laptop") == []
     assert budget_lines(log, "vit_laptop_cls", 15) == [
-        f"15 min, muon, patch drop 0, batch 64, seed 0: 70.00% test accuracy, {at}"
+        "15 min, muon, patch drop 0, batch 64, crop pad 4, seed 0: 70.00% test "
+        f"accuracy, {at}"
     ]
 
 

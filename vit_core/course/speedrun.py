@@ -344,9 +344,9 @@ def pair_sentences(bench: dict, what: str) -> list[str]:
 
 def budget_lines(experiments: list[dict], model: str, minutes: float = 60) -> list[str]:
     """``model``'s runs stopped by a budget of ``minutes``, a line each (optimizer,
-    patch dropout, batch, seed, test accuracy, epochs and speed), then the mean and
-    spread of each recipe with patch dropout run more than once: one recipe, each run
-    at the machine's speed of its time."""
+    patch dropout, batch, crop padding, seed, test accuracy, epochs and speed), then
+    the mean and spread of each recipe with patch dropout run more than once: one
+    recipe, each run at the machine's speed of its time."""
     runs = [
         r
         for r in timed_runs(experiments)
@@ -354,7 +354,7 @@ def budget_lines(experiments: list[dict], model: str, minutes: float = 60) -> li
     ]
     out = [
         f"{r['minutes']:.0f} min, {r['optimizer']}, patch drop {r['patch_drop']:g}, "
-        f"batch {r['batch_size']}, seed {r['seed']}: "
+        f"batch {r['batch_size']}, crop pad {r['crop_padding']}, seed {r['seed']}: "
         f"{100 * r['test_accuracy']:.2f}% test accuracy, "
         f"{r['epochs']:.1f} epochs at {r['img_per_s']:.0f} img/s"
         for r in runs
@@ -362,14 +362,14 @@ def budget_lines(experiments: list[dict], model: str, minutes: float = 60) -> li
     recipes: dict[tuple, list[float]] = {}
     for r in runs:
         if r["patch_drop"]:
-            key = (r["optimizer"], r["patch_drop"], r["batch_size"])
+            key = (r["optimizer"], r["patch_drop"], r["batch_size"], r["crop_padding"])
             recipes.setdefault(key, []).append(100 * r["test_accuracy"])
-    for (optimizer, drop, batch), acc in recipes.items():
+    for (optimizer, drop, batch, pad), acc in recipes.items():
         if len(acc) > 1:
             out.append(
-                f"{optimizer}, patch drop {drop:g}, batch {batch}, {len(acc)} runs: "
-                f"mean {sum(acc) / len(acc):.2f}%, spread {max(acc) - min(acc):.2f} "
-                f"points"
+                f"{optimizer}, patch drop {drop:g}, batch {batch}, crop pad {pad}, "
+                f"{len(acc)} runs: mean {sum(acc) / len(acc):.2f}%, "
+                f"spread {max(acc) - min(acc):.2f} points"
             )
     return out
 
