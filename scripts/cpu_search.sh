@@ -40,12 +40,14 @@ run() {
 
 # $preset (laptop by default) against itself with FLAGS, side by side, a thread each,
 # MINUTES each on the validation split: side_by_side MINUTES SEED WHAT FLAGS...
+# The baseline's note names WHAT too, so that its out dir is the pair's own: the
+# trainer refuses a dir that holds another run.
 side_by_side() {
   minutes=$1 seed=$2 what=$3
   shift 3
   pair="--val-split 5000 --threads 1 --time-budget $((minutes * 60)) --seed $seed"
   name="$minutes min, val, a thread: ${preset:-laptop} preset"
-  run "$name, seed $seed" $pair &
+  run "$name, against $what, seed $seed" $pair &
   run "$name, $what, seed $seed" $pair "$@"
   wait
 }
