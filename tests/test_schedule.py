@@ -1,11 +1,14 @@
 """The learning-rate schedule: it ends at the epochs or the time budget, whichever comes
-first."""
+first. The EMA's decay schedule: warmup from 0 to its cap."""
 
 import math
 
 import pytest
+import torch
 
-from vit_core.schedule import MAX_WARMUP_SHARE, Schedule, lr_at
+from vit_core.config import make_config
+from vit_core.schedule import MAX_WARMUP_SHARE, Schedule, ema_decay_at, lr_at
+from vit_core.train import build_ema
 
 
 def test_by_steps_it_is_lr_at():
@@ -62,3 +65,26 @@ def test_warmup_end_is_state_that_a_resume_restores():
 def test_constant():
     s = Schedule(0.3, 0.0, warmup_steps=10, total_steps=100, kind="constant")
     assert {s.lr(i, 1e9) for i in range(100)} == {0.3}
+
+
+def test_ema_warmup_starts_at_zero_and_rises_to_its_cap():
+    assert ema_decay_at(0, 0.999) == 0.0
+    decays = [ema_decay_at(t, 0.999) for t in range(0, 20000, 100)]
+    assert decays == sorted(decays) and decays[-1] == 0.999
+    # the average's window, 1 / (1 - decay), is (1 + step)^3/4 until the cap
+    assert 1 / (1 - ema_decay_at(2000, 0.999)) == pytest.approx(2001**0.75)
+
+
+def test_the_warmed_up_average_follows_the_decay_and_copies_integer_buffers():
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    ema = build_ema(model, make_config(ema=True, ema_warmup=True, ema_decay=0.9))
+    ema.update_parameters(model)  # the first update copies the model
+    before = model[0].weight.detach().clone()
+    with torch.no_grad():
+        model[0].weight.add_(1.0)
+    model[1].num_batches_tracked += 5
+    ema.update_parameters(model)
+    decay = ema_decay_at(1, 0.9)
+    expected = decay * before + (1 - decay) * model[0].weight
+    assert torch.allclose(ema.module[0].weight, expected)
+    assert ema.module[1].num_batches_tracked == 5

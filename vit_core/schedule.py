@@ -1,4 +1,4 @@
-"""Learning-rate schedules: linear warmup, then cosine decay.
+"""Learning-rate schedules: linear warmup, then cosine decay; and the EMA's decay.
 
 A run ends at its last step or when its time budget runs out, whichever comes first.
 ``Schedule`` measures progress as the larger of the two fractions (steps done, seconds
@@ -23,6 +23,18 @@ def cosine_lr(t: float, base_lr: float, min_lr: float) -> float:
     """Cosine decay from ``base_lr`` at t=0 to ``min_lr`` at t=1."""
     t = min(max(t, 0.0), 1.0)
     return min_lr + 0.5 * (base_lr - min_lr) * (1.0 + math.cos(math.pi * t))
+
+
+EMA_WARMUP_POWER = 0.75
+
+
+def ema_decay_at(step: int, decay: float) -> float:
+    """The EMA's decay after ``step`` updates, with warmup: 1 - (1 + step)^-3/4, at most
+    ``decay``. The average then weighs about the last (1 + step)^3/4 steps (31 after
+    100 steps, 300 after 2000), where a fixed 0.999 weighs the last 1000 from the
+    first step on. The form is the EMA warmup of timm's ``ModelEmaV3`` and diffusers'
+    ``EMAModel`` (power 3/4: their suggestion for shorter runs)."""
+    return min(decay, 1.0 - (1.0 + step) ** -EMA_WARMUP_POWER)
 
 
 @dataclass

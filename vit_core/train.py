@@ -29,7 +29,7 @@ from .mix import mix_batch, soft_cross_entropy
 from .optim import build_optimizer
 from .precision import autocast
 from .registry import create_model
-from .schedule import Schedule
+from .schedule import Schedule, ema_decay_at
 
 
 def train(cfg: TrainConfig) -> dict | None:
@@ -151,9 +151,20 @@ def build_ema(model: torch.nn.Module, cfg: TrainConfig):
         return None
     from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-    return AveragedModel(
-        model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True
-    )
+    if not cfg.ema_warmup:
+        update = get_ema_multi_avg_fn(cfg.ema_decay)
+    else:
+
+        @torch.no_grad()
+        def update(averaged: list, current: list, n_averaged: torch.Tensor) -> None:
+            # n_averaged counts the updates so far; the first one copied the model
+            decay = ema_decay_at(int(n_averaged), cfg.ema_decay)
+            if torch.is_floating_point(averaged[0]):
+                torch._foreach_lerp_(averaged, current, 1.0 - decay)
+            else:  # integer buffers (a batch norm's count) follow the model
+                torch._foreach_copy_(averaged, current)
+
+    return AveragedModel(model, multi_avg_fn=update, use_buffers=True)
 
 
 def wrap(model: torch.nn.Module, cfg: TrainConfig, s: Session) -> torch.nn.Module:
