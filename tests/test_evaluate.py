@@ -150,3 +150,27 @@ def test_cli_missing_checkpoint_is_a_one_line_error(tmp_path):
     message = str(e.value.code)
     assert message.startswith("error: ") and "nowhere.json" in message
     assert "\n" not in message
+
+
+def test_format_report_names_its_split():
+    lines = format_report(hand_result(), "train").splitlines()
+    assert lines[0] == "train accuracy: 60.00%"
+
+
+@needs_data
+def test_cli_split_train_evaluates_the_training_images(tmp_path, capsys):
+    torch.manual_seed(0)
+    model = create_model("vit_tiny", depth=1, embed_dim=32, num_heads=2)
+    save_checkpoint(
+        model,
+        tmp_path / "checkpoint.safetensors",
+        {"model": "vit_tiny", "config": model.cfg.to_dict()},
+    )
+    main(["--checkpoint", str(tmp_path), "--split", "train", "--device", "cpu"])
+    report = capsys.readouterr().out
+    assert "\ntrain accuracy: " in report and "test accuracy" not in report
+    main(
+        ["--checkpoint", str(tmp_path), "--split", "train", "--json", "--device", "cpu"]
+    )
+    printed = json.loads(capsys.readouterr().out)
+    assert sum(map(sum, printed["confusion"])) == 50_000

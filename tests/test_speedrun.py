@@ -14,6 +14,7 @@ from vit_core.course.speedrun import (
     pair_sentences,
     patch_drop_sentences,
     path_figure,
+    preset_sides,
     speedup_sentence,
     spread,
     step_parts_sentences,
@@ -136,15 +137,17 @@ def test_patch_drop_is_compared_with_the_same_recipe_with_every_patch():
     assert "14.0 against 13.5 minutes" in line
 
 
-def test_timed_choices_pair_side_by_side_runs_against_their_preset():
-    def side(val, seed=0, commit="c1", batch=None, preset="laptop", minutes=15.0):
-        command = f"python -m vit_core.train --preset {preset} --val-split 5000"
-        r = run("15 min, val", "muon", "time budget", val=val, commit=commit)
-        r["train_minutes"] = minutes
-        r["recipe"] |= {"val_split": 5000, "seed": seed, "batch_size": batch or 64}
-        r["command"] = command + (f" --batch-size {batch}" if batch else "")
-        return r
+def side(val, seed=0, commit="c1", batch=None, preset="laptop", minutes=15.0):
+    """One side of a timed pair: the preset, or with ``--batch-size`` on top."""
+    command = f"python -m vit_core.train --preset {preset} --val-split 5000"
+    r = run("15 min, val", "muon", "time budget", val=val, commit=commit)
+    r["train_minutes"] = minutes
+    r["recipe"] |= {"val_split": 5000, "seed": seed, "batch_size": batch or 64}
+    r["command"] = command + (f" --batch-size {batch}" if batch else "")
+    return r
 
+
+def test_timed_choices_pair_side_by_side_runs_against_their_preset():
     log = [side(0.7464, batch=128), side(0.7394)]  # logged in the order they ended
     log += [
         side(0.7336, seed=1, commit="c2"),
@@ -173,6 +176,20 @@ def test_timed_choices_pair_side_by_side_runs_against_their_preset():
     assert len(lines) == 4
     both_set = [side(0.74, batch=128), side(0.73, batch=32)]  # neither is the preset
     assert timed_choice_sentences(both_set) == []
+
+
+def test_preset_sides_are_the_unchanged_sides_of_a_presets_pairs_by_epochs():
+    hour = {"preset": "laptop-hour", "minutes": 60.0}
+    log = [side(0.82, batch=128, commit="c1", **hour), side(0.81, commit="c1", **hour)]
+    log += [side(0.83, commit="c2", **hour), side(0.80, batch=32, commit="c2", **hour)]
+    log[3]["epochs"] = 1.0  # the changed side's epochs do not sort the preset's
+    log[2]["epochs"] = 3.0
+    log += [side(0.79, seed=1, commit="c3", **hour), side(0.7, seed=1, commit="c3")]
+    log += [side(0.78, commit="c4"), side(0.77, batch=128, commit="c4")]  # 15 min
+    sides = preset_sides(log, "laptop-hour")
+    assert [r["val_accuracy"] for r in sides] == [0.81, 0.83]
+    assert preset_sides(log, "laptop-hour", seed=1) == []  # no partner: not a pair
+    assert [r["val_accuracy"] for r in preset_sides(log, "laptop")] == [0.78]
 
 
 def test_labels_of_one_column_are_moved_apart_in_order():

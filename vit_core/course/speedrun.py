@@ -388,12 +388,11 @@ def preset_of(command: str) -> str | None:
     return words[words.index("--preset") + 1] if "--preset" in words[:-1] else None
 
 
-def timed_choice_sentences(experiments: list[dict]) -> list[str]:
+def timed_pairs(experiments: list[dict]) -> list[tuple[str, dict, dict]]:
     """The side-by-side pairs that chose between recipes by minutes: two timed runs of
     a preset on the validation split, of one commit, model, seed and budget, whose
-    commands set the fields they differ in on one side only. A line for each pair,
-    the change against the preset, then the mean gain of each change to a preset's
-    minutes run at more than one seed."""
+    commands set the fields they differ in on one side only. Each as (change, the
+    preset's side, the changed side), in the log's order."""
     groups: dict[tuple, list[dict]] = {}
     for r in experiments:
         recipe = r["recipe"]
@@ -403,8 +402,8 @@ def timed_choice_sentences(experiments: list[dict]) -> list[str]:
             minutes = round(r["train_minutes"])
             key = (r["commit"], r["model"], recipe.get("seed", 0), minutes, preset)
             groups.setdefault(key, []).append(r)
-    out, gains = [], {}
-    for (_, model, seed, minutes, preset), pair in groups.items():
+    out = []
+    for pair in groups.values():
         if len(pair) != 2:
             continue
         a, b = pair
@@ -415,7 +414,19 @@ def timed_choice_sentences(experiments: list[dict]) -> list[str]:
         if sorted(sets) != [False, True]:
             continue
         base, other = (a, b) if sets == [False, True] else (b, a)
-        change = ", ".join(f"{k} {other['recipe'][k]}" for k in changed)
+        out.append(
+            (", ".join(f"{k} {other['recipe'][k]}" for k in changed), base, other)
+        )
+    return out
+
+
+def timed_choice_sentences(experiments: list[dict]) -> list[str]:
+    """A line for each of the ``timed_pairs``, the change against the preset, then the
+    mean gain of each change to a preset's minutes run at more than one seed."""
+    out, gains = [], {}
+    for change, base, other in timed_pairs(experiments):
+        model, seed = base["model"], base["recipe"].get("seed", 0)
+        minutes, preset = round(base["train_minutes"]), preset_of(base["command"])
         gain = 100 * (other["val_accuracy"] - base["val_accuracy"])
         gains.setdefault((model, minutes, preset, change), []).append(gain)
         out.append(
@@ -431,3 +442,15 @@ def timed_choice_sentences(experiments: list[dict]) -> list[str]:
                 f"{min(g):+.2f} to {max(g):+.2f})."
             )
     return out
+
+
+def preset_sides(experiments: list[dict], preset: str, seed: int = 0) -> list[dict]:
+    """The preset's own side of each of its ``timed_pairs`` at ``seed``, by epochs:
+    the one recipe, run for as many epochs as each machine gave it."""
+    sides = [
+        base
+        for _, base, _ in timed_pairs(experiments)
+        if preset_of(base["command"]) == preset
+        and base["recipe"].get("seed", 0) == seed
+    ]
+    return sorted(sides, key=lambda r: r["epochs"])
