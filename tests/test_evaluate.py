@@ -121,15 +121,20 @@ def test_format_report_shows_the_numbers():
     assert row["truck"] == [0, 0, 0, 1, 0, 0, 0, 0, 0, 0]
 
 
-@needs_data
-def test_cli_json_matches_evaluate_in_process(tmp_path, capsys):
+def save_tiny_model(folder):
+    """A one-block ViT, untrained, saved as a run folder's checkpoint."""
     torch.manual_seed(0)
     model = create_model("vit_tiny", depth=1, embed_dim=32, num_heads=2)
     save_checkpoint(
         model,
-        tmp_path / "checkpoint.safetensors",
+        folder / "checkpoint.safetensors",
         {"model": "vit_tiny", "config": model.cfg.to_dict()},
     )
+
+
+@needs_data
+def test_cli_json_matches_evaluate_in_process(tmp_path, capsys):
+    save_tiny_model(tmp_path)
     main(["--checkpoint", str(tmp_path), "--json", "--device", "cpu"])
     printed = json.loads(capsys.readouterr().out)
     images, labels = load_cifar10(train=False)
@@ -159,13 +164,7 @@ def test_format_report_names_its_split():
 
 @needs_data
 def test_cli_split_train_evaluates_the_training_images(tmp_path, capsys):
-    torch.manual_seed(0)
-    model = create_model("vit_tiny", depth=1, embed_dim=32, num_heads=2)
-    save_checkpoint(
-        model,
-        tmp_path / "checkpoint.safetensors",
-        {"model": "vit_tiny", "config": model.cfg.to_dict()},
-    )
+    save_tiny_model(tmp_path)
     main(["--checkpoint", str(tmp_path), "--split", "train", "--device", "cpu"])
     report = capsys.readouterr().out
     assert "\ntrain accuracy: " in report and "test accuracy" not in report
