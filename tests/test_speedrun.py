@@ -190,6 +190,9 @@ def test_preset_sides_are_the_unchanged_sides_of_a_presets_pairs_by_epochs():
     assert [r["val_accuracy"] for r in sides] == [0.81, 0.83]
     assert preset_sides(log, "laptop-hour", seed=1) == []  # no partner: not a pair
     assert [r["val_accuracy"] for r in preset_sides(log, "laptop")] == [0.78]
+    log[2]["recipe"]["crop_padding"] = 2  # the preset as it was at commit c2
+    was = preset_sides(log, "laptop-hour", crop_padding=2)
+    assert [r["val_accuracy"] for r in was] == [0.83]
 
 
 def test_labels_of_one_column_are_moved_apart_in_order():

@@ -444,13 +444,17 @@ def timed_choice_sentences(experiments: list[dict]) -> list[str]:
     return out
 
 
-def preset_sides(experiments: list[dict], preset: str, seed: int = 0) -> list[dict]:
+def preset_sides(
+    experiments: list[dict], preset: str, seed: int = 0, **recipe
+) -> list[dict]:
     """The preset's own side of each of its ``timed_pairs`` at ``seed``, by epochs:
-    the one recipe, run for as many epochs as each machine gave it."""
+    the one recipe, run for as many epochs as each machine gave it. ``recipe`` keeps
+    the sides with these values (the preset as it was, before it took a change)."""
     sides = [
         base
         for _, base, _ in timed_pairs(experiments)
         if preset_of(base["command"]) == preset
         and base["recipe"].get("seed", 0) == seed
+        and all(base["recipe"].get(k) == v for k, v in recipe.items())
     ]
     return sorted(sides, key=lambda r: r["epochs"])
