@@ -43,7 +43,12 @@ def run(note, optimizer, stopped_by="epochs", val=0.5, flip=0.51, **extra):
         "note": note,
         "model": "vit_laptop_cls",
         "device": "CPU A",
-        "recipe": {"optimizer": optimizer, "lr": 1e-3, "batch_size": 64},
+        "recipe": {
+            "optimizer": optimizer,
+            "lr": 1e-3,
+            "batch_size": 64,
+            "autoaugment": "none",
+        },
         "epochs": 2,
         "stopped_by": stopped_by,
         "train_seconds": 900,
@@ -71,7 +76,7 @@ def test_the_path_keeps_only_time_budget_records_and_the_comparisons_only_theirs
             "train_seconds": 900,
             "epochs_run": 9.5,
             "img_per_s": 530.0,
-            "recipe": {"optimizer": "adamw", "batch_size": 256},
+            "recipe": {"optimizer": "adamw", "batch_size": 256, "autoaugment": "none"},
             "device": "CPU B",
             "test_accuracy": 0.68,
         },
@@ -81,7 +86,7 @@ def test_the_path_keeps_only_time_budget_records_and_the_comparisons_only_theirs
             "train_seconds": 900,
             "epochs_run": 9.5,
             "img_per_s": 530.0,
-            "recipe": {"optimizer": "adamw", "batch_size": 256},
+            "recipe": {"optimizer": "adamw", "batch_size": 256, "autoaugment": "none"},
             "device": "CPU B",
             "test_accuracy": 0.76,
         },
@@ -96,14 +101,16 @@ def test_the_path_keeps_only_time_budget_records_and_the_comparisons_only_theirs
     # a record from before --crop-padding cropped with the default padding, 4
     assert [r["crop_padding"] for r in rows] == [4, 4]
     more = [{**rows[0], "batch_size": 128}, rows[0], {**rows[0], "crop_padding": 2}]
+    more.append({**rows[0], "autoaugment": "autoaugment"})
     fig = path_figure(rows + more)
     points = [c for c in fig.axes[0].collections if len(c.get_offsets())]
-    assert len(points) == 5
+    assert len(points) == 6
     labels = sorted(t.get_text() for t in fig.axes[0].texts if "batch" in t.get_text())
-    assert labels == [  # a recipe's runs share a label; another batch or crop its own
-        "vit_laptop, adamw, batch 256",
+    assert labels == [  # a recipe's runs share a label; another batch, crop or policy
+        "vit_laptop, adamw, batch 256",  # its own
         "vit_laptop_cls, muon, batch 128",
         "vit_laptop_cls, muon, batch 64 (2 runs)",
+        "vit_laptop_cls, muon, batch 64, autoaugment",
         "vit_laptop_cls, muon, batch 64, crop pad 2",
     ]
 
@@ -190,7 +197,8 @@ def test_preset_sides_are_the_unchanged_sides_of_a_presets_pairs_by_epochs():
     assert [r["val_accuracy"] for r in sides] == [0.81, 0.83]
     assert preset_sides(log, "laptop-hour", seed=1) == []  # no partner: not a pair
     assert [r["val_accuracy"] for r in preset_sides(log, "laptop")] == [0.78]
-    log[2]["recipe"]["crop_padding"] = 2  # the preset as it was at commit c2
+    for r in log[2:4]:  # the pair of commit c2 ran the preset as it was then
+        r["recipe"]["crop_padding"] = 2
     was = preset_sides(log, "laptop-hour", crop_padding=2)
     assert [r["val_accuracy"] for r in was] == [0.83]
 
@@ -300,6 +308,8 @@ def test_budget_lines_give_each_run_and_the_spread_of_each_recipe_that_drops():
     log = [hour(0.7965, 0, 0.0), hour(0.7989, 0, 0.5), hour(0.8019, 1, 0.5)]
     log.append(hour(0.81, 0, 0.5, batch=128))  # another recipe, run once
     log.append(hour(0.82, 1, 0.5, pad=2))  # another crop: another recipe
+    log += [hour(0.83, 0, 0.5), hour(0.84, 1, 0.5)]  # with AutoAugment: another
+    log[-2]["recipe"]["autoaugment"] = log[-1]["recipe"]["autoaugment"] = "autoaugment"
     log.append(run("15 min: short", "muon", "time budget"))  # not an hour
     lines = budget_lines(log, "vit_laptop_cls")
     at = "2.0 epochs at 200 img/s"
@@ -311,9 +321,14 @@ def test_budget_lines_give_each_run_and_the_spread_of_each_recipe_that_drops():
         f"{each} 0.5, batch 128, crop pad 4, seed 0: 81.00% test accuracy, {at}",
         f"{each} 0.5, batch 64, crop pad 2, seed 1: 82.00% test accuracy, {at}",
     ]
-    assert lines[5:] == [
+    assert lines[5] == f"{each} 0.5, batch 64, crop pad 4, autoaugment, seed 0: " + (
+        f"83.00% test accuracy, {at}"
+    )
+    assert lines[7:] == [
         "muon, patch drop 0.5, batch 64, crop pad 4, 2 runs: mean 80.04%, "
-        "spread 0.30 points"
+        "spread 0.30 points",
+        "muon, patch drop 0.5, batch 64, crop pad 4, autoaugment, 2 runs: mean "
+        "83.50%, spread 1.00 points",
     ]
     assert budget_lines(log[:2], "vit_laptop_cls")[-1].startswith("60 min")  # one run
     assert budget_lines(log, "vit_laptop") == []

@@ -26,8 +26,9 @@ CROP_PADDING = TrainConfig().crop_padding
 
 def timed_runs(experiments: list[dict], models: list[dict] | None = None) -> list[dict]:
     """Every run that stopped by its time budget and trained on the whole training
-    set, as {label, model, optimizer, patch_drop, batch_size, crop_padding, seed,
-    device, minutes, epochs, img_per_s, test_accuracy, test_accuracy_flip}. A timed
+    set, as {label, model, optimizer, patch_drop, batch_size, crop_padding,
+    autoaugment, seed, device, minutes, epochs, img_per_s, test_accuracy,
+    test_accuracy_flip}. A timed
     run on a validation split chooses between recipes; it is no record."""
     rows = [
         {
@@ -38,6 +39,7 @@ def timed_runs(experiments: list[dict], models: list[dict] | None = None) -> lis
             "batch_size": r["recipe"]["batch_size"],
             # a record from before the flag cropped with the default's padding
             "crop_padding": r["recipe"].get("crop_padding", CROP_PADDING),
+            "autoaugment": r["recipe"]["autoaugment"],
             "seed": r["recipe"].get("seed", 0),
             "device": r["device"],
             "minutes": r["train_seconds"] / 60,
@@ -57,6 +59,7 @@ def timed_runs(experiments: list[dict], models: list[dict] | None = None) -> lis
             "patch_drop": 0.0,
             "batch_size": r["recipe"]["batch_size"],
             "crop_padding": r["recipe"].get("crop_padding", CROP_PADDING),
+            "autoaugment": r["recipe"]["autoaugment"],
             "seed": r["recipe"].get("seed", 0),
             "device": r["device"],
             "minutes": r["train_seconds"] / 60,
@@ -73,8 +76,8 @@ def timed_runs(experiments: list[dict], models: list[dict] | None = None) -> lis
 
 def path_figure(rows: list[dict]):
     """Test accuracy against training minutes, a marker per run and a colour per
-    device, a label per recipe (model, optimizer, patch dropout, batch, crop padding)
-    and machine, with the presets' targets."""
+    device, a label per recipe (model, optimizer, patch dropout, batch, crop padding,
+    policy augmentation) and machine, with the presets' targets."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(8.0, 4.2), layout="constrained")
@@ -85,9 +88,10 @@ def path_figure(rows: list[dict]):
     labels = {}  # minutes -> [(accuracy, text)], spread apart before drawing
     for r in rows:
         recipe = (r["model"], r["optimizer"], r["patch_drop"], r["batch_size"])
-        recipe += (r["crop_padding"],)
+        recipe += (r["crop_padding"], r["autoaugment"])
         labelled.setdefault((r["device"], *recipe, round(r["minutes"])), []).append(r)
-    for (device, model, optimizer, patch_drop, batch, pad, _), runs in labelled.items():
+    for key, runs in labelled.items():
+        device, model, optimizer, patch_drop, batch, pad, augment, _ = key
         colour = f"C{devices.index(device)}"
         size = 260 if optimizer == "muon" else 110
         for r in runs:
@@ -104,6 +108,7 @@ def path_figure(rows: list[dict]):
         runs_note = f" ({len(runs)} runs)" if len(runs) > 1 else ""
         drop_note = f", patch drop {patch_drop:g}" if patch_drop else ""
         crop_note = f", crop pad {pad}" if pad != CROP_PADDING else ""
+        crop_note += augmented(augment)
         text = f"{model}, {optimizer}{drop_note}, batch {batch}{crop_note}{runs_note}"
         labels.setdefault(round(runs[0]["minutes"]), []).append((top, text))
     for minutes, column in labels.items():
@@ -131,6 +136,12 @@ def path_figure(rows: list[dict]):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     return fig
+
+
+def augmented(policy: str) -> str:
+    """A label's note of the policy augmentation (AutoAugment or RandAugment), if
+    any."""
+    return "" if policy == "none" else f", {policy}"
 
 
 def spread(column: list[tuple[float, str]], gap: float) -> list[tuple[float, str]]:
@@ -344,7 +355,8 @@ def pair_sentences(bench: dict, what: str) -> list[str]:
 
 def budget_lines(experiments: list[dict], model: str, minutes: float = 60) -> list[str]:
     """``model``'s runs stopped by a budget of ``minutes``, a line each (optimizer,
-    patch dropout, batch, crop padding, seed, test accuracy, epochs and speed), then
+    patch dropout, batch, crop padding, policy augmentation, seed, test accuracy,
+    epochs and speed), then
     the mean and spread of each recipe with patch dropout run more than once: one
     recipe, each run at the machine's speed of its time."""
     runs = [
@@ -354,7 +366,8 @@ def budget_lines(experiments: list[dict], model: str, minutes: float = 60) -> li
     ]
     out = [
         f"{r['minutes']:.0f} min, {r['optimizer']}, patch drop {r['patch_drop']:g}, "
-        f"batch {r['batch_size']}, crop pad {r['crop_padding']}, seed {r['seed']}: "
+        f"batch {r['batch_size']}, crop pad {r['crop_padding']}"
+        f"{augmented(r['autoaugment'])}, seed {r['seed']}: "
         f"{100 * r['test_accuracy']:.2f}% test accuracy, "
         f"{r['epochs']:.1f} epochs at {r['img_per_s']:.0f} img/s"
         for r in runs
@@ -363,11 +376,13 @@ def budget_lines(experiments: list[dict], model: str, minutes: float = 60) -> li
     for r in runs:
         if r["patch_drop"]:
             key = (r["optimizer"], r["patch_drop"], r["batch_size"], r["crop_padding"])
+            key += (r["autoaugment"],)
             recipes.setdefault(key, []).append(100 * r["test_accuracy"])
-    for (optimizer, drop, batch, pad), acc in recipes.items():
+    for (optimizer, drop, batch, pad, augment), acc in recipes.items():
         if len(acc) > 1:
             out.append(
-                f"{optimizer}, patch drop {drop:g}, batch {batch}, crop pad {pad}, "
+                f"{optimizer}, patch drop {drop:g}, batch {batch}, crop pad {pad}"
+                f"{augmented(augment)}, "
                 f"{len(acc)} runs: mean {sum(acc) / len(acc):.2f}%, "
                 f"spread {max(acc) - min(acc):.2f} points"
             )
