@@ -22,6 +22,7 @@
 #   scripts/cpu_search.sh batch-128 [SEED]  15 min each, val, side by side: 64, 128
 #   scripts/cpu_search.sh pair SEED WHAT FLAGS...  the same: the preset, and with FLAGS
 #   scripts/cpu_search.sh hour-pair SEED WHAT FLAGS...  laptop-hour's, 60 minutes each
+#   scripts/cpu_search.sh hour-seeds WHAT FLAGS...  laptop-hour with FLAGS, seeds 0 and 1
 #   scripts/cpu_search.sh patch-bench  the step's speed with patches dropped (alone)
 #   scripts/cpu_search.sh step-bench   a step's parts; Muon stacked or not (alone)
 set -euo pipefail
@@ -146,6 +147,17 @@ hour-pair)  # the same for the hour: laptop-hour against laptop-hour with FLAGS,
   preset=laptop-hour
   side_by_side 60 "${2:?usage: hour-pair SEED WHAT FLAGS...}" \
     "${3:?usage: hour-pair SEED WHAT}" "${@:4}"
+  ;;
+hour-seeds)  # side by side, a thread each, 60 minutes each on the validation split:
+  # laptop-hour with FLAGS at seeds 0 and 1. Each is compared with the preset's runs of
+  # its seed in the hour pairs, which ran the same way: two seeds in one hour
+  what=${2:?usage: hour-seeds WHAT FLAGS...}
+  hour="--val-split 5000 --threads 1 --time-budget 3600"
+  preset=laptop-hour
+  name="60 min, val, a thread: laptop-hour preset, $what"
+  run "$name, seed 0" $hour --seed 0 "${@:3}" &
+  run "$name, seed 1" $hour --seed 1 "${@:3}"
+  wait
   ;;
 precision-bench)
   $PY -m vit_core.bench precision --model vit_laptop --batch-size 64 --threads 2 \
