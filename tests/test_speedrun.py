@@ -185,6 +185,36 @@ def test_timed_choices_pair_side_by_side_runs_against_their_preset():
     assert timed_choice_sentences(both_set) == []
 
 
+def test_a_lone_change_is_compared_with_the_presets_latest_side_of_its_seed():
+    hour = {"preset": "laptop-hour", "minutes": 60.0}
+    log = [side(0.81, commit="c1", **hour), side(0.80, batch=128, commit="c1", **hour)]
+    log += [side(0.79, seed=1, commit="c2", **hour)]
+    log += [side(0.77, seed=1, batch=128, commit="c2", **hour)]
+    log += [side(0.82, commit="c3", **hour), side(0.78, batch=96, commit="c3", **hour)]
+    # the change at two seeds, side by side: a run of its own at each
+    log += [side(0.84, batch=32, commit="c4", **hour)]
+    log += [side(0.83, seed=1, batch=32, commit="c4", **hour)]
+    log.append(side(0.85, seed=2, batch=32, commit="c4", **hour))  # no side of seed 2
+    log[-2]["device"] = "another CPU"  # a side of another machine is no baseline
+    lines = [x for x in timed_choice_sentences(log) if "batch_size 32" in x]
+    # the latest of the preset's sides, not a changed side, whose command sets it
+    assert lines == [
+        "vit_laptop_cls, 60 min side by side on the validation split, seed 0, "
+        "--preset laptop-hour: batch_size 32: 84.00% after 2.00 epochs at 200 img/s, "
+        "against the preset's 82.00% after 2.00 epochs at 200 img/s (its side of an "
+        "earlier pair) (+2.00 points)."
+    ]
+    log[-2]["device"] = log[0]["device"]
+    lines = [x for x in timed_choice_sentences(log) if "batch_size 32" in x]
+    assert "seed 1, --preset laptop-hour: batch_size 32: 83.00%" in lines[1]
+    assert "against the preset's 79.00%" in lines[1] and "(+4.00 points)" in lines[1]
+    assert lines[2] == (
+        "vit_laptop_cls, 60 min, --preset laptop-hour: batch_size 32, over 2 seeds: "
+        "+3.00 points on average (from +2.00 to +4.00)."
+    )
+    assert len(lines) == 3
+
+
 def test_preset_sides_are_the_unchanged_sides_of_a_presets_pairs_by_epochs():
     hour = {"preset": "laptop-hour", "minutes": 60.0}
     log = [side(0.82, batch=128, commit="c1", **hour), side(0.81, commit="c1", **hour)]

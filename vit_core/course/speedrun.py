@@ -403,56 +403,102 @@ def preset_of(command: str) -> str | None:
     return words[words.index("--preset") + 1] if "--preset" in words[:-1] else None
 
 
+def timed_key(r: dict) -> tuple | None:
+    """(model, seed, minutes, preset) of a timed run of a preset on the validation
+    split, which chooses between recipes by minutes; None for any other run."""
+    if r["stopped_by"] != "time budget" or not r["recipe"].get("val_split"):
+        return None
+    preset = preset_of(r["command"])
+    minutes = round(r["train_minutes"])
+    return (r["model"], r["recipe"].get("seed", 0), minutes, preset) if preset else None
+
+
+def changed_fields(r: dict, base: dict) -> list[str]:
+    """The recipe's fields in which ``r`` differs from ``base``."""
+    return [k for k in r["recipe"] if r["recipe"][k] != base["recipe"].get(k)]
+
+
+def change(r: dict, fields: list[str]) -> str:
+    """A change's name: each of ``fields`` with ``r``'s value."""
+    return ", ".join(f"{k} {r['recipe'][k]}" for k in fields)
+
+
+def timed_groups(experiments: list[dict]) -> list[list[dict]]:
+    """The timed runs of a preset on the validation split, grouped by commit and
+    ``timed_key``: two runs side by side make a group, a run with no partner one."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in experiments:
+        if key := timed_key(r):
+            groups.setdefault((r["commit"], *key), []).append(r)
+    return list(groups.values())
+
+
 def timed_pairs(experiments: list[dict]) -> list[tuple[str, dict, dict]]:
     """The side-by-side pairs that chose between recipes by minutes: two timed runs of
     a preset on the validation split, of one commit, model, seed and budget, whose
     commands set the fields they differ in on one side only. Each as (change, the
     preset's side, the changed side), in the log's order."""
-    groups: dict[tuple, list[dict]] = {}
-    for r in experiments:
-        recipe = r["recipe"]
-        if r["stopped_by"] != "time budget" or not recipe.get("val_split"):
-            continue
-        if preset := preset_of(r["command"]):
-            minutes = round(r["train_minutes"])
-            key = (r["commit"], r["model"], recipe.get("seed", 0), minutes, preset)
-            groups.setdefault(key, []).append(r)
     out = []
-    for pair in groups.values():
+    for pair in timed_groups(experiments):
         if len(pair) != 2:
             continue
         a, b = pair
-        changed = [k for k in a["recipe"] if a["recipe"][k] != b["recipe"].get(k)]
+        changed = changed_fields(a, b)
         # the preset's side is the one whose command sets none of the changed fields
         flags = {f"--{flag(k)}" for k in changed}
         sets = [bool(flags & set(r["command"].split())) for r in pair]
         if sorted(sets) != [False, True]:
             continue
         base, other = (a, b) if sets == [False, True] else (b, a)
-        out.append(
-            (", ".join(f"{k} {other['recipe'][k]}" for k in changed), base, other)
-        )
+        out.append((change(other, changed), base, other))
+    return out
+
+
+def lone_changes(experiments: list[dict]) -> list[tuple[str, dict, dict]]:
+    """The timed runs of a preset on the validation split with no partner of their
+    commit (the ``hour-seeds`` stage: a change at two seeds, side by side), each
+    against the latest side of the ``timed_pairs`` of its model, seed, budget, preset
+    and device that differs from it only in fields its command sets and the side's
+    does not: the preset as it is, run the same way. Each as (change, that side, the
+    run), in the log's order."""
+    sides = [r for _, base, other in timed_pairs(experiments) for r in (base, other)]
+    out = []
+    for group in timed_groups(experiments):
+        if len(group) != 1:
+            continue
+        (r,) = group
+        key, flags = timed_key(r), set(r["command"].split())
+        for s in reversed(sides):
+            if (timed_key(s), s["device"]) != (key, r["device"]):
+                continue
+            fields = changed_fields(r, s)
+            changed = {f"--{flag(k)}" for k in fields}
+            if changed and changed <= flags and not changed & set(s["command"].split()):
+                out.append((change(r, fields), s, r))
+                break
     return out
 
 
 def timed_choice_sentences(experiments: list[dict]) -> list[str]:
-    """A line for each of the ``timed_pairs``, the change against the preset, then the
-    mean gain of each change to a preset's minutes run at more than one seed."""
+    """A line for each of the ``timed_pairs`` and ``lone_changes``, the change
+    against the preset, then the mean gain of each change to a preset's minutes run at
+    more than one seed."""
     out, gains = [], {}
-    for change, base, other in timed_pairs(experiments):
+    lone = [(*c, " (its side of an earlier pair)") for c in lone_changes(experiments)]
+    for what, base, other, when in [(*c, "") for c in timed_pairs(experiments)] + lone:
         model, seed = base["model"], base["recipe"].get("seed", 0)
         minutes, preset = round(base["train_minutes"]), preset_of(base["command"])
         gain = 100 * (other["val_accuracy"] - base["val_accuracy"])
-        gains.setdefault((model, minutes, preset, change), []).append(gain)
+        gains.setdefault((model, minutes, preset, what), []).append(gain)
         out.append(
             f"{model}, {minutes} min side by side on the validation split, seed "
-            f"{seed}, --preset {preset}: {change}: {val_side(other)}, against the "
-            f"preset's {val_side(base)} ({gain:+.2f} points)."
+            f"{seed}, --preset {preset}: {what}: {val_side(other)}, against the "
+            f"preset's {val_side(base)}{when} ({gain:+.2f} points)."
         )
-    for (model, minutes, preset, change), g in gains.items():
+    for (model, minutes, preset, what), g in gains.items():
         if len(g) > 1:
             out.append(
-                f"{model}, {minutes} min, --preset {preset}: {change}, over {len(g)} "
+                f"{model}, {minutes} min, --preset {preset}: {what}, over {len(g)} "
                 f"seeds: {sum(g) / len(g):+.2f} points on average (from "
                 f"{min(g):+.2f} to {max(g):+.2f})."
             )
