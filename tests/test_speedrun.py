@@ -215,6 +215,38 @@ def test_a_lone_change_is_compared_with_the_presets_latest_side_of_its_seed():
     assert len(lines) == 3
 
 
+def test_a_pair_may_change_how_it_runs_compiled_or_eager():
+    hour = {"preset": "laptop-hour", "minutes": 60.0}
+    log = [side(0.83, commit="c1", **hour), side(0.84, commit="c1", **hour)]
+    log[1]["command"] += " --compile"  # logged before runs said "compiled"
+    log += [side(0.85, commit="c2", **hour), side(0.86, commit="c2", **hour)]
+    log[2]["compiled"], log[3]["compiled"] = False, True
+    log[3]["command"] += " --compile"
+    lines = timed_choice_sentences(log)
+    assert "--preset laptop-hour: compile True: 84.00%" in lines[0]
+    assert "against the preset's 83.00%" in lines[0]
+    assert "compile True: 86.00%" in lines[1] and "(+1.00 points)" in lines[1]
+    assert "compile True, over 2 runs, 1 seed: +1.00 points" in lines[2]
+    assert len(lines) == 3
+
+
+def test_a_lone_change_is_not_compared_with_a_pair_logged_after_it():
+    hour = {"preset": "laptop-hour", "minutes": 60.0}
+    log = [side(0.81, commit="c1", **hour), side(0.80, batch=128, commit="c1", **hour)]
+    log += [side(0.84, batch=32, commit="c2", **hour)]  # the lone run
+    # a later pair of the same change at the same seed
+    log += [side(0.86, commit="c3", **hour), side(0.85, batch=32, commit="c3", **hour)]
+    lines = [x for x in timed_choice_sentences(log) if "batch_size 32" in x]
+    assert "85.00%" in lines[0] and "against the preset's 86.00%" in lines[0]
+    assert "84.00%" in lines[1] and "against the preset's 81.00%" in lines[1]
+    assert "(its side of an earlier pair) (+3.00 points)" in lines[1]
+    assert lines[2] == (
+        "vit_laptop_cls, 60 min, --preset laptop-hour: batch_size 32, over 2 runs, "
+        "1 seed: +1.00 points on average (from -1.00 to +3.00)."
+    )
+    assert len(lines) == 3
+
+
 def test_preset_sides_are_the_unchanged_sides_of_a_presets_pairs_by_epochs():
     hour = {"preset": "laptop-hour", "minutes": 60.0}
     log = [side(0.82, batch=128, commit="c1", **hour), side(0.81, commit="c1", **hour)]

@@ -413,14 +413,23 @@ def timed_key(r: dict) -> tuple | None:
     return (r["model"], r["recipe"].get("seed", 0), minutes, preset) if preset else None
 
 
+def settings(r: dict) -> dict:
+    """What a pair may change: the recipe, and whether the model was compiled, which
+    changes the minutes, not the weights (logged as ``compiled`` since it mattered;
+    before that, only ``--compile`` turned it on)."""
+    compiled = r.get("compiled", "--compile" in r["command"].split())
+    return {**r["recipe"], "compile": compiled}
+
+
 def changed_fields(r: dict, base: dict) -> list[str]:
-    """The recipe's fields in which ``r`` differs from ``base``."""
-    return [k for k in r["recipe"] if r["recipe"][k] != base["recipe"].get(k)]
+    """The ``settings`` in which ``r`` differs from ``base``."""
+    mine, theirs = settings(r), settings(base)
+    return [k for k in mine if mine[k] != theirs.get(k)]
 
 
 def change(r: dict, fields: list[str]) -> str:
     """A change's name: each of ``fields`` with ``r``'s value."""
-    return ", ".join(f"{k} {r['recipe'][k]}" for k in fields)
+    return ", ".join(f"{k} {settings(r)[k]}" for k in fields)
 
 
 def timed_groups(experiments: list[dict]) -> list[list[dict]]:
@@ -457,10 +466,11 @@ def timed_pairs(experiments: list[dict]) -> list[tuple[str, dict, dict]]:
 def lone_changes(experiments: list[dict]) -> list[tuple[str, dict, dict]]:
     """The timed runs of a preset on the validation split with no partner of their
     commit (the ``hour-seeds`` stage: a change at two seeds, side by side), each
-    against the latest side of the ``timed_pairs`` of its model, seed, budget, preset
-    and device that differs from it only in fields its command sets and the side's
-    does not: the preset as it is, run the same way. Each as (change, that side, the
-    run), in the log's order."""
+    against the latest side logged before it of the ``timed_pairs`` of its model,
+    seed, budget, preset and device that differs from it only in fields its command
+    sets and the side's does not: the preset as it was, run the same way. Each as
+    (change, that side, the run), in the log's order."""
+    logged = {id(r): i for i, r in enumerate(experiments)}
     sides = [r for _, base, other in timed_pairs(experiments) for r in (base, other)]
     out = []
     for group in timed_groups(experiments):
@@ -469,6 +479,8 @@ def lone_changes(experiments: list[dict]) -> list[tuple[str, dict, dict]]:
         (r,) = group
         key, flags = timed_key(r), set(r["command"].split())
         for s in reversed(sides):
+            if logged[id(s)] > logged[id(r)]:
+                continue  # a pair run later is no "earlier pair"
             if (timed_key(s), s["device"]) != (key, r["device"]):
                 continue
             fields = changed_fields(r, s)
@@ -481,25 +493,28 @@ def lone_changes(experiments: list[dict]) -> list[tuple[str, dict, dict]]:
 
 def timed_choice_sentences(experiments: list[dict]) -> list[str]:
     """A line for each of the ``timed_pairs`` and ``lone_changes``, the change
-    against the preset, then the mean gain of each change to a preset's minutes run at
-    more than one seed."""
+    against the preset, then the mean gain of each change to a preset's minutes
+    compared more than once (a seed may count twice: a pair and a lone run)."""
     out, gains = [], {}
     lone = [(*c, " (its side of an earlier pair)") for c in lone_changes(experiments)]
     for what, base, other, when in [(*c, "") for c in timed_pairs(experiments)] + lone:
         model, seed = base["model"], base["recipe"].get("seed", 0)
         minutes, preset = round(base["train_minutes"]), preset_of(base["command"])
         gain = 100 * (other["val_accuracy"] - base["val_accuracy"])
-        gains.setdefault((model, minutes, preset, what), []).append(gain)
+        gains.setdefault((model, minutes, preset, what), []).append((gain, seed))
         out.append(
             f"{model}, {minutes} min side by side on the validation split, seed "
             f"{seed}, --preset {preset}: {what}: {val_side(other)}, against the "
             f"preset's {val_side(base)}{when} ({gain:+.2f} points)."
         )
-    for (model, minutes, preset, what), g in gains.items():
+    for (model, minutes, preset, what), found in gains.items():
+        g, seeds = [gain for gain, _ in found], len({seed for _, seed in found})
         if len(g) > 1:
+            over = f"{seeds} seed" + ("s" if seeds > 1 else "")
+            over = over if seeds == len(g) else f"{len(g)} runs, {over}"
             out.append(
-                f"{model}, {minutes} min, --preset {preset}: {what}, over {len(g)} "
-                f"seeds: {sum(g) / len(g):+.2f} points on average (from "
+                f"{model}, {minutes} min, --preset {preset}: {what}, over {over}: "
+                f"{sum(g) / len(g):+.2f} points on average (from "
                 f"{min(g):+.2f} to {max(g):+.2f})."
             )
     return out
