@@ -372,6 +372,7 @@ def test_budget_lines_give_each_run_and_the_spread_of_each_recipe_that_drops():
     log.append(hour(0.82, 1, 0.5, pad=2))  # another crop: another recipe
     log += [hour(0.83, 0, 0.5), hour(0.84, 1, 0.5)]  # with AutoAugment: another
     log[-2]["recipe"]["autoaugment"] = log[-1]["recipe"]["autoaugment"] = "autoaugment"
+    log[-1]["compiled"] = True  # a speed, not a recipe: it keeps the recipe's mean
     log.append(run("15 min: short", "muon", "time budget"))  # not an hour
     lines = budget_lines(log, "vit_laptop_cls")
     at = "2.0 epochs at 200 img/s"
@@ -385,6 +386,9 @@ def test_budget_lines_give_each_run_and_the_spread_of_each_recipe_that_drops():
     ]
     assert lines[5] == f"{each} 0.5, batch 64, crop pad 4, autoaugment, seed 0: " + (
         f"83.00% test accuracy, {at}"
+    )
+    assert lines[6].startswith(
+        f"{each} 0.5, batch 64, crop pad 4, autoaugment, compiled"
     )
     assert lines[7:] == [
         "muon, patch drop 0.5, batch 64, crop pad 4, 2 runs: mean 80.04%, "

@@ -27,7 +27,7 @@ CROP_PADDING = TrainConfig().crop_padding
 def timed_runs(experiments: list[dict], models: list[dict] | None = None) -> list[dict]:
     """Every run that stopped by its time budget and trained on the whole training
     set, as {label, model, optimizer, patch_drop, batch_size, crop_padding,
-    autoaugment, seed, device, minutes, epochs, img_per_s, test_accuracy,
+    autoaugment, compiled, seed, device, minutes, epochs, img_per_s, test_accuracy,
     test_accuracy_flip}. A timed
     run on a validation split chooses between recipes; it is no record."""
     rows = [
@@ -40,6 +40,7 @@ def timed_runs(experiments: list[dict], models: list[dict] | None = None) -> lis
             # a record from before the flag cropped with the default's padding
             "crop_padding": r["recipe"].get("crop_padding", CROP_PADDING),
             "autoaugment": r["recipe"]["autoaugment"],
+            "compiled": settings(r)["compile"],
             "seed": r["recipe"].get("seed", 0),
             "device": r["device"],
             "minutes": r["train_seconds"] / 60,
@@ -60,6 +61,7 @@ def timed_runs(experiments: list[dict], models: list[dict] | None = None) -> lis
             "batch_size": r["recipe"]["batch_size"],
             "crop_padding": r["recipe"].get("crop_padding", CROP_PADDING),
             "autoaugment": r["recipe"]["autoaugment"],
+            "compiled": False,
             "seed": r["recipe"].get("seed", 0),
             "device": r["device"],
             "minutes": r["train_seconds"] / 60,
@@ -356,9 +358,9 @@ def pair_sentences(bench: dict, what: str) -> list[str]:
 def budget_lines(experiments: list[dict], model: str, minutes: float = 60) -> list[str]:
     """``model``'s runs stopped by a budget of ``minutes``, a line each (optimizer,
     patch dropout, batch, crop padding, policy augmentation, seed, test accuracy,
-    epochs and speed), then
-    the mean and spread of each recipe with patch dropout run more than once: one
-    recipe, each run at the machine's speed of its time."""
+    epochs and speed; whether it ran compiled), then the mean and spread of each
+    recipe with patch dropout run more than once: one recipe, each run at the speed of
+    its machine and its time, compiled or not."""
     runs = [
         r
         for r in timed_runs(experiments)
@@ -367,7 +369,8 @@ def budget_lines(experiments: list[dict], model: str, minutes: float = 60) -> li
     out = [
         f"{r['minutes']:.0f} min, {r['optimizer']}, patch drop {r['patch_drop']:g}, "
         f"batch {r['batch_size']}, crop pad {r['crop_padding']}"
-        f"{augmented(r['autoaugment'])}, seed {r['seed']}: "
+        f"{augmented(r['autoaugment'])}{', compiled' * r['compiled']}, "
+        f"seed {r['seed']}: "
         f"{100 * r['test_accuracy']:.2f}% test accuracy, "
         f"{r['epochs']:.1f} epochs at {r['img_per_s']:.0f} img/s"
         for r in runs
@@ -417,7 +420,7 @@ def settings(r: dict) -> dict:
     """What a pair may change: the recipe, and whether the model was compiled, which
     changes the minutes, not the weights (logged as ``compiled`` since it mattered;
     before that, only ``--compile`` turned it on)."""
-    compiled = r.get("compiled", "--compile" in r["command"].split())
+    compiled = r.get("compiled", "--compile" in r.get("command", "").split())
     return {**r["recipe"], "compile": compiled}
 
 
