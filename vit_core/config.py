@@ -282,7 +282,8 @@ PRESETS = {
 # 0.1"). torch.compile computes the same function faster: on the Xeon its step ran
 # 1.04x with every patch and 1.08x with half dropped (bench_compile_vit_laptop.json),
 # and in the hour pair "compile" it saw 37.3 epochs against 36.0 (val 83.56% against
-# 82.46%, one seed), after about 45 s of compiling, which 15 minutes cannot spare.
+# 82.46%, one seed), after about 45 s of compiling: a twentieth of 15 minutes, about
+# what the speed-up wins back in them, so the 15-minute preset stays eager.
 PRESETS["laptop-hour"] = replace(
     PRESETS["laptop"],
     batch_size=64,

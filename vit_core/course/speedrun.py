@@ -418,8 +418,8 @@ def timed_key(r: dict) -> tuple | None:
 
 def settings(r: dict) -> dict:
     """What a pair may change: the recipe, and whether the model was compiled, which
-    changes the minutes, not the weights (logged as ``compiled`` since it mattered;
-    before that, only ``--compile`` turned it on)."""
+    changes the minutes, not the weights (runs log ``compiled``; in older lines of
+    the log, ``--compile`` in the command was the only way to turn it on)."""
     compiled = r.get("compiled", "--compile" in r.get("command", "").split())
     return {**r["recipe"], "compile": compiled}
 
