@@ -211,7 +211,7 @@ def show(pattern: str, missing: str | None = None) -> None:
 
 def show_against_goal(name: str, missing: str) -> None:
     """A time-budget record (``show``), then what it reached against its goal."""
-    from vit_core.course.speedrun import verdict
+    from search_log import verdict
 
     show(name, missing)
     record = read(name)

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from vit_core.config import PRESETS, TrainConfig
-from vit_core.course.speedrun import (
+from search_log import (
     budget_lines,
     comparisons,
     muon_bench_sentence,

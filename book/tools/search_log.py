@@ -8,7 +8,7 @@ runs of one device are compared with each other.
 
 from __future__ import annotations
 
-from ..config import TrainConfig, flag
+from vit_core.config import TrainConfig, flag
 
 # each time-budget record -> the test accuracy its preset aims for
 GOALS = {"cpu_laptop.json": 0.80, "cpu_hour.json": 0.86, "cpu_plain_hour.json": 0.80}
