@@ -373,3 +373,30 @@ def _buttons_open_the_student_notebooks(student: Path) -> None:
         p for p in student.rglob("*") if "notebooks" in p.relative_to(student).parts
     ]
     assert not stale, f"pages built from notebooks/ in the student edition: {stale}"
+
+
+def test_results_page_opens_on_its_headline_table(book_html, server, browser_context):
+    """Screenshots at 1280 px of chapter 6, the appendix and the Results page; the
+    Results page's first screen holds its whole headline table."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser_context.new_page()
+    try:
+        for name, path in (
+            ("chapter6", "notebooks/06_training.html"),
+            ("search_history", "book/search_history.html"),
+        ):
+            page.goto(f"{server}/{path}", wait_until="networkidle")
+            page.screenshot(path=str(SCREENSHOTS / f"{name}_1280.png"))
+        page.goto(f"{server}/book/results.html", wait_until="networkidle")
+        page.screenshot(path=str(SCREENSHOTS / "results_1280.png"))
+        assert page.viewport_size["width"] == 1280
+        table = page.locator("section#at-a-glance table.results-table").first
+        box = table.bounding_box()
+        assert box is not None, "no headline table on the Results page"
+        assert box["y"] + box["height"] <= page.viewport_size["height"], (
+            f"the headline table ends at {box['y'] + box['height']:.0f} px, below the "
+            "first screen"
+        )
+        assert "15 minutes" in table.inner_text()
+    finally:
+        page.close()

@@ -52,7 +52,11 @@ def test_the_self_check_is_marked_in_the_cell(path):
 def test_the_instructors_answers_are_the_keys(path, capsys):
     n = chapter(path)
     solution = next(
-        (m for m in texts(path, "markdown") if re.search(rf"\{{solution\}}\s*sc-{n}", m)),
+        (
+            m
+            for m in texts(path, "markdown")
+            if re.search(rf"\{{solution\}}\s*sc-{n}", m)
+        ),
         None,
     )
     assert solution is not None, f"{path.name}: no solution for sc-{n}"

@@ -4,8 +4,6 @@ files the presets write, and the shipped checkpoints named by choice."""
 import json
 
 import pytest
-
-from vit_core.config import PRESETS, TrainConfig
 from search_log import (
     budget_lines,
     comparisons,
@@ -22,6 +20,8 @@ from search_log import (
     timed_runs,
     verdict,
 )
+
+from vit_core.config import PRESETS, TrainConfig
 from vit_core.errors import CheckpointError
 from vit_core.pretrained import (
     DEFAULT,

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from .config import read_run_config, run_folder
 from .errors import CheckpointError
 from .registry import create_model
 
@@ -156,12 +157,6 @@ def load_checkpoint(path, device="cpu") -> tuple[nn.Module, dict]:
 
 # ---- run folders: config.json (the TrainConfig) and train_state.pt (where the run
 # stands)
-def run_folder(path) -> Path:
-    """A run folder, given as itself or as a file inside it."""
-    path = Path(path)
-    return path if path.is_dir() or not path.suffix else path.parent
-
-
 def start_run_folder(out, cfg) -> None:
     """Create ``out`` for a new run and write its config. A folder whose run saved a
     checkpoint is refused; one that stopped before its first starts over."""
@@ -174,25 +169,6 @@ def start_run_folder(out, cfg) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.jsonl").unlink(missing_ok=True)
     atomic_write_json(out / "config.json", cfg.to_json())
-
-
-def read_run_config(path):
-    """The TrainConfig a run folder was started with."""
-    from .config import TrainConfig
-
-    folder = run_folder(path)
-    config = folder / "config.json"
-    if not folder.is_dir():
-        raise CheckpointError(f"cannot resume: there is no run folder {folder}")
-    if not config.is_file():
-        raise CheckpointError(
-            f"cannot resume {folder}: it has no config.json (was it written "
-            f"by python -m vit_core.train?)"
-        )
-    try:
-        return TrainConfig.from_json(json.loads(config.read_text()))
-    except (json.JSONDecodeError, UnicodeDecodeError, TypeError, ValueError) as e:
-        raise CheckpointError(f"cannot resume: {config} is corrupt ({e})") from None
 
 
 def save_train_state(out, state: dict) -> None:

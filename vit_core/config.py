@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import shlex
 import sys
 from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 
+from .errors import CheckpointError
 from .precision import PRECISIONS
 from .registry import MODEL_NAMES, OTHER_MODELS
 from .schedule import parse_duration
@@ -55,6 +58,21 @@ CHOICES = {
     "pool": ("cls", "avg"),
     "pos_embed": ("learned", "sincos"),
     "stem": ("patch", "conv"),
+}
+
+
+# field -> (whether a value is allowed, given the config; what an allowed value is)
+BOUNDS = {
+    "epochs": (lambda v, c: v >= 1, "at least 1"),
+    "batch_size": (lambda v, c: v >= 1, "at least 1"),
+    "lr": (lambda v, c: v > 0, "positive"),
+    "min_lr": (lambda v, c: 0 <= v <= c.lr, "in [0, --lr]"),
+    "warmup_epochs": (lambda v, c: v >= 0, ">= 0"),
+    "patch_drop": (lambda v, c: 0 <= v < 1, "in [0, 1)"),
+    "patch_drop_until": (lambda v, c: 0 <= v <= 1, "in [0, 1]"),
+    "crop_padding": (lambda v, c: 0 <= v <= 16, "in [0, 16]"),
+    "val_split": (lambda v, c: v >= 0, ">= 0"),
+    "stop_after": (lambda v, c: v is None or v >= 1, "at least 1"),
 }
 
 
@@ -143,40 +161,12 @@ class TrainConfig:
             self.model in MODEL_NAMES,
             f"unknown model {self.model!r}; choose one of {', '.join(MODEL_NAMES)}",
         )
-        check(self.epochs >= 1, f"--epochs must be at least 1, got {self.epochs}")
-        check(
-            self.batch_size >= 1,
-            f"--batch-size must be at least 1, got {self.batch_size}",
-        )
-        check(self.lr > 0, f"--lr must be positive, got {self.lr}")
-        check(
-            0 <= self.min_lr <= self.lr,
-            f"--min-lr must be in [0, --lr], got {self.min_lr}",
-        )
-        check(
-            self.warmup_epochs >= 0,
-            f"--warmup-epochs must be >= 0, got {self.warmup_epochs}",
-        )
-        check(
-            0 <= self.patch_drop < 1,
-            f"--patch-drop must be in [0, 1), got {self.patch_drop}",
-        )
-        check(
-            0 <= self.patch_drop_until <= 1,
-            f"--patch-drop-until must be in [0, 1], got {self.patch_drop_until}",
-        )
+        for name, (ok, what) in BOUNDS.items():
+            value = getattr(self, name)
+            check(ok(value, self), f"--{flag(name)} must be {what}, got {value}")
         check(
             self.patch_drop == 0 or self.model not in OTHER_MODELS,
             f"--patch-drop needs a ViT; {self.model} has no patch tokens",
-        )
-        check(
-            0 <= self.crop_padding <= 16,
-            f"--crop-padding must be in [0, 16], got {self.crop_padding}",
-        )
-        check(self.val_split >= 0, f"--val-split must be >= 0, got {self.val_split}")
-        check(
-            self.stop_after is None or self.stop_after >= 1,
-            f"--stop-after must be at least 1, got {self.stop_after}",
         )
         for name, allowed in CHOICES.items():
             value = getattr(self, name)
@@ -236,26 +226,14 @@ class TrainConfig:
         return cls(**d)
 
 
+# The laptop presets: the recipes the CPU search chose (every run in
+# vit_core/results/cpu_experiments.jsonl, each pair in the book's appendix "How the
+# laptop recipes were found"). Why each part is there, in short:
 PRESETS = {
-    # The best recipe found for 15 minutes on a 2-core CPU (cpu_experiments.jsonl):
-    # Muon beat AdamW by 6 points on the validation split after 2 epochs, and 2.8e-3
-    # was the best of three Muon learning rates (1.4e-3, 2.8e-3, 4.2e-3; one seed
-    # each, so a difference of about a point is within seed noise). No mixup, CutMix
-    # or AutoAugment: the ablation ladder found they cost accuracy even at 20 epochs
-    # (cpu_ablation.json); the hybrid's hour with patch dropout saw 35, where that is
-    # untested (cpu_experiments.jsonl). Dropping half the patch tokens for
-    # the first 75% of a run about doubles the step speed (the patch-bench stage), so
-    # 3 epochs of it cost about the compute of 2 with every patch; they beat those 2
-    # by 1.3 points on the validation split (the patch-drop stage). Over the hour:
-    # 82.76% against 82.09% without (hour-patch-drop, when the machine ran faster).
-    # Batch 128 beat 64 in 15 minutes on the validation split by 0.70 and 0.60 points
-    # (seeds 0 and 1, side by side: the batch-128 stage); a step spends less in Muon
-    # per image (step-bench). The hours keep 64, the batch they were measured at.
-    # Crops of a 2-pixel padding beat the usual 4 in 15 minutes on the validation
-    # split by 1.54 and 0.70 points (seeds 0 and 1, side by side: pair "crop padding
-    # 2"), and no crops (flips only) beat 2 by 0.90 and 1.12 (pair "crop padding 0"):
-    # a run of a few epochs underfits, so it gains from milder augmentation. The
-    # hours keep 4, the padding they were measured at.
+    # 15 minutes on 2 cores: Muon (the largest gain, at equal epochs), half the patch
+    # tokens dropped for the first 75% (about twice the step speed), batch 128 and no
+    # crops (each ahead at two seeds, side by side); no mixup, CutMix or AutoAugment,
+    # which the ablation ladder found cost accuracy in short runs (cpu_ablation.json).
     "laptop": TrainConfig(
         model="vit_laptop",
         optimizer="muon",
@@ -274,16 +252,9 @@ PRESETS = {
         eval_every=0,
     ),
 }
-# An hour's 30-odd epochs fit the training images well enough to gain from stronger
-# augmentation (notebook 6 measures the fit): AutoAugment beat the preset without it
-# by 0.86 and 0.62 points on the validation split (seeds 0 and 1, side by side: hour
-# pair "AutoAugment"), at about 2% of the img/s. The batch and crops stayed: batch 128
-# tied and 2-pixel crops lost; so did drop path 0.1 (83.06% both, hour pair "drop path
-# 0.1"). torch.compile computes the same function faster: on the Xeon its step ran
-# 1.04x with every patch and 1.08x with half dropped (bench_compile_vit_laptop.json),
-# and in the hour pair "compile" it saw 37.3 epochs against 36.0 (val 83.56% against
-# 82.46%, one seed), after about 45 s of compiling: a twentieth of 15 minutes, about
-# what the speed-up wins back in them, so the 15-minute preset stays eager.
+# An hour fits the training images well enough to gain from stronger augmentation:
+# AutoAugment (ahead at two seeds), 4-pixel crops and batch 64 (the 15-minute choices
+# tied or lost over the hour), and torch.compile, whose warm-up an hour earns back.
 PRESETS["laptop-hour"] = replace(
     PRESETS["laptop"],
     batch_size=64,
@@ -293,14 +264,9 @@ PRESETS["laptop-hour"] = replace(
     time_budget=3600.0,
     compile=True,
 )
-# The plain ViT of notebooks 1-4 for an hour: for it too, Muon beat AdamW (by 11
-# points) and 2.8e-3 beat 1.4e-3, on the validation split after 2 epochs; patch
-# dropout's 3 epochs beat 2 with every patch by 3.6 and 3.1 points (seeds 0 and 1, the
-# patch-drop stages). Dropping three quarters for 4 epochs, about the same compute,
-# did worse at both seeds (patch-drop-more). Over the hour: 79.89% against 79.65%
-# without at seed 0, a tie; 80.19% at seed 1 (plain-hour-seed); 80.60% at seed 0 again
-# when the machine ran faster (31.8 epochs against 21.8; cpu_plain_hour.json). It keeps
-# the recipe that record was measured at, without the hybrid's AutoAugment, and eager.
+# The plain ViT of notebooks 1-4 for an hour, at the recipe its record was measured
+# at (cpu_plain_hour.json): Muon and patch dropout won for it too; no AutoAugment,
+# eager.
 PRESETS["plain-hour"] = replace(
     PRESETS["laptop-hour"], model="vit_laptop_cls", autoaugment="none", compile=False
 )
@@ -468,11 +434,33 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     return make_config(preset, **given, argv=tuple(argv))
 
 
+# ---- a run folder's config.json: the TrainConfig it was started with
+def run_folder(path) -> Path:
+    """A run folder, given as itself or as a file inside it."""
+    path = Path(path)
+    return path if path.is_dir() or not path.suffix else path.parent
+
+
+def read_run_config(path):
+    """The TrainConfig a run folder was started with."""
+    folder = run_folder(path)
+    config = folder / "config.json"
+    if not folder.is_dir():
+        raise CheckpointError(f"cannot resume: there is no run folder {folder}")
+    if not config.is_file():
+        raise CheckpointError(
+            f"cannot resume {folder}: it has no config.json (was it written "
+            f"by python -m vit_core.train?)"
+        )
+    try:
+        return TrainConfig.from_json(json.loads(config.read_text()))
+    except (json.JSONDecodeError, UnicodeDecodeError, TypeError, ValueError) as e:
+        raise CheckpointError(f"cannot resume: {config} is corrupt ({e})") from None
+
+
 def resume_config(run, **run_values) -> TrainConfig:
     """The config of the run folder ``run``, set to resume it; ``run_values`` may change
     how it runs (RUN_FIELDS), never what it trains. ``stop_after`` counts anew."""
-    from .checkpoint import read_run_config
-
     saved = read_run_config(run)
     changed = [
         k

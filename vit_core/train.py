@@ -21,7 +21,13 @@ import torch.nn.functional as F
 
 from . import checkpoint as ckpt
 from . import runlog
-from .config import DEBUG_TEST, DEBUG_TRAIN, TrainConfig, parse_args
+from .config import (
+    DEBUG_TEST,
+    DEBUG_TRAIN,
+    TrainConfig,
+    parse_args,
+    read_run_config,
+)
 from .data import DeviceLoader, load_cifar10, split_validation
 from .distributed import Clock, Session
 from .errors import CheckpointError, NonFiniteLoss, VitCoreError
@@ -259,7 +265,7 @@ def start_run(cfg, s: Session, model, optimizer, ema, schedule) -> RunState:
         if s.main:
             ckpt.start_run_folder(out, cfg)
         return RunState(out, cfg.command())
-    saved = ckpt.read_run_config(cfg.resume)
+    saved = read_run_config(cfg.resume)
     changed = [k for k, v in cfg.recipe().items() if saved.recipe()[k] != v]
     if changed:
         raise CheckpointError(

@@ -5,9 +5,9 @@ local_extensions``).
    Sphinx re-reads a page only when its source changes, and the execution cache keys a
    notebook on its code, so a page whose tables are read from vit_core/results/*.json(l)
    would otherwise keep showing old numbers. Those pages are marked outdated when any
-   file in vit_core/results/ (or the folder itself, or results_view.py) is newer than
-   the page's last read; they also set ``mystnb: execution_mode: force`` so they re-run
-   rather than use the cache.
+   file in vit_core/results/ (or the folder itself, or a module of book/tools/) is
+   newer than the page's last read; they also set ``mystnb: execution_mode: force``
+   so they re-run rather than use the cache.
 2. Copy changed static files. With no page to rewrite, Sphinx stops before copying
    static files, so a new explorer export or vendored script (book/_generated/) would
    not reach _build/html/_static/. When a file in html_static_path is newer than the
@@ -33,7 +33,7 @@ import json
 import re
 from pathlib import Path
 
-GENERATED_PAGES = ("book/results", "book/instructor_guide")
+GENERATED_PAGES = ("book/results", "book/search_history", "book/instructor_guide")
 
 
 def _newest_mtime(folder: Path) -> float:
@@ -57,7 +57,7 @@ def _outdated(app, env, added, changed, removed):
     # the data, and the code that renders it
     newest = max(
         _newest_mtime(Path(app.srcdir) / "vit_core" / "results"),
-        Path(__file__).with_name("results_view.py").stat().st_mtime,
+        _newest_mtime(Path(__file__).parent),  # results_view.py, search_log.py, ...
     )
     out = []
     for doc in GENERATED_PAGES:

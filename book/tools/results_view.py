@@ -78,9 +78,9 @@ def fmt(value, field: str = "") -> str:
     return str(value)
 
 
-def html_table(columns: list[str], rows: list[dict]) -> str:
+def html_table(columns: list[str], rows: list[dict], kind: str = "") -> str:
     """A plain HTML table (styled by book/_static/book.css); long text wraps, the rest
-    stays on one line."""
+    stays on one line (``kind="glance"``: every cell wraps, to fit the page's width)."""
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = []
     for row in rows:
@@ -91,7 +91,7 @@ def html_table(columns: list[str], rows: list[dict]) -> str:
             cells.append(f"<td{cls}>{html.escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return (
-        '<div class="results-scroll"><table class="results-table">'
+        f'<div class="results-scroll"><table class="results-table {kind}">'
         f"<thead><tr>{head}</tr></thead>"
         f"<tbody>{''.join(body)}</tbody></table></div>"
     )
@@ -210,13 +210,17 @@ def show(pattern: str, missing: str | None = None) -> None:
 
 
 def show_against_goal(name: str, missing: str) -> None:
-    """A time-budget record (``show``), then what it reached against its goal."""
+    """What a time-budget record reached against its goal, then its fields, folded."""
     from search_log import verdict
 
-    show(name, missing)
     record = read(name)
-    if record is not None:
-        display(Markdown(verdict(name, record)))
+    if record is None:
+        display(Markdown(missing))
+        return
+    display(Markdown(verdict(name, record)))
+    display(
+        HTML(_details(f"Every field of vit_core/results/{name}", object_html(record)))
+    )
 
 
 def show_others(covered: list[str]) -> None:

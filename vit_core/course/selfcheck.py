@@ -1,10 +1,10 @@
 """The end-of-chapter self-check and the chapter's measured running time.
 
 Each chapter ends with a few questions. The student writes answers into
-``my_answers`` and :func:`self_check` marks them against ``self_checks/NN.json``. The file
-holds a digest of each right answer, not the answer, so reading it gives nothing away.
-It also holds a hint for each expected wrong answer, so that a mistake comes back with
-the reason it is wrong. The instructor's notebook shows the answers in a
+``my_answers`` and :func:`self_check` marks them against ``self_checks/NN.json``. The
+file holds a digest of each right answer, not the answer, so reading it gives nothing
+away. It also holds a hint for each expected wrong answer, so that a mistake comes back
+with the reason it is wrong. The instructor's notebook shows the answers in a
 ``{solution}`` dropdown, which the student edition drops.
 """
 

@@ -1,0 +1,214 @@
+"""Chapters 0 and 1: normalizing and cropping images, patches, sin-cos positions."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ... import data as _data
+from ... import model as _model
+from .common import (
+    CheckFailed,
+    _call,
+    _checker,
+    _close,
+    _gen,
+    _maxdiff,
+    _tensor,
+)
+
+
+@_checker
+def check_normalize(fn):
+    """``fn(x_uint8) -> float tensor``: scale to [0, 1], subtract the CIFAR-10 mean,
+    divide by the std."""
+    x = torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8, generator=_gen())
+    out = _tensor(_call(fn, x.clone()), x.shape)
+    if not out.is_floating_point():
+        raise CheckFailed(
+            f"the output is {out.dtype}; convert to float first (x.float())"
+        )
+    ref = _data.normalize(x)
+    if _close(out, ref):
+        return "Images are now zero-mean, unit-variance floats per channel."
+    mean = torch.tensor(_data.MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(_data.STD).view(1, 3, 1, 1)
+    if _close(out, (x.float() - mean) / std):
+        raise CheckFailed(
+            "you forgot to divide by 255: MEAN and STD are for pixel values in [0, 1]"
+        )
+    if _close(out, x.float() / 255.0):
+        raise CheckFailed(
+            "you scaled to [0, 1] but did not subtract MEAN and divide by STD"
+        )
+    if _close(out, (x.float() / 255.0 - mean) * std):
+        raise CheckFailed("you multiplied by STD; divide by it")
+    if _close(out, (x.float() / 255.0 - std) / mean):
+        raise CheckFailed("you swapped MEAN and STD")
+    raise CheckFailed(
+        "values differ from (x / 255 - MEAN) / STD per channel (max abs diff "
+        f"{_maxdiff(out, ref)})"
+    )
+
+
+def _crop_ref(x, padding, dy, dx):
+    B, C, H, W = x.shape
+    xp = F.pad(x, (padding,) * 4)
+    return torch.stack(
+        [xp[i, :, dy[i] : dy[i] + H, dx[i] : dx[i] + W] for i in range(B)]
+    )
+
+
+@_checker
+def check_crop(fn):
+    """``fn(x, padding, dy, dx)``: zero-pad by ``padding``, cut image ``i``'s window at
+    row ``dy[i]``, column ``dx[i]``."""
+    g = _gen()
+    x = torch.randint(1, 256, (5, 3, 8, 8), dtype=torch.uint8, generator=g)
+    dy = torch.tensor([0, 4, 8, 2, 6])
+    dx = torch.tensor([8, 1, 0, 5, 3])
+    out = _tensor(_call(fn, x.clone(), 4, dy.clone(), dx.clone()), x.shape)
+    ref = _crop_ref(x, 4, dy, dx)
+    if out.dtype != x.dtype:
+        raise CheckFailed(
+            f"the crop changed the dtype from {x.dtype} to {out.dtype}; keep uint8"
+        )
+    if torch.equal(out, ref):
+        return "Every image got its own window, in one batched operation or a loop."
+    if torch.equal(out, _crop_ref(x, 4, dx, dy)):
+        raise CheckFailed(
+            "you swapped rows and columns: dy moves the window down (dim 2), dx right "
+            "(dim 3)"
+        )
+    if torch.equal(out, _crop_ref(x, 4, dy[:1].expand(5), dx[:1].expand(5))):
+        raise CheckFailed(
+            "every image got the first image's offsets; use dy[i], dx[i] for image i"
+        )
+    if torch.equal(out, x):
+        raise CheckFailed(
+            "the output is the input unchanged; pad, then cut the window at (dy, dx)"
+        )
+    if out.eq(0).sum() != ref.eq(0).sum():
+        raise CheckFailed(
+            "the number of zero (padding) pixels is wrong: pad all four sides with "
+            "`padding` zeros "
+            "and cut at (dy, dx) in the padded image"
+        )
+    raise CheckFailed("the windows differ from pad-then-cut at (dy[i], dx[i])")
+
+
+# ------------------------------------------------------------------------------
+# 01: patches
+def _patchify_ref(x, p, order="cpp", grid="row"):
+    B, C, H, W = x.shape
+    x = x.reshape(B, C, H // p, p, W // p, p)  # b c gh ph gw pw
+    inner = {"cpp": (1, 3, 5), "ppc": (3, 5, 1)}[order]
+    outer = (2, 4) if grid == "row" else (4, 2)
+    return x.permute(0, *outer, *inner).reshape(B, (H // p) * (W // p), C * p * p)
+
+
+@_checker
+def check_patchify(fn):
+    """``fn(images (B, C, H, W), patch_size) -> (B, N, C*P*P)``: patches in row-major
+    order, each flattened as (C, P, P), which is the order of a conv weight ``(D, C, P,
+    P)``."""
+    g = _gen()
+    for B, C, H, p in [(2, 3, 32, 4), (3, 2, 16, 8)]:
+        x = torch.randn(B, C, H, H, generator=g)
+        N = (H // p) ** 2
+        out = _tensor(_call(fn, x.clone(), p), (B, N, C * p * p))
+        ref = _patchify_ref(x, p)
+        if torch.equal(out, ref):
+            continue
+        if torch.equal(out, _patchify_ref(x, p, order="ppc")):
+            raise CheckFailed(
+                "each patch holds the right pixels but flattened as (P, P, C); flatten "
+                "it as "
+                "(C, P, P) so that it lines up with a conv weight of shape (D, C, P, P)"
+            )
+        if torch.equal(out, _patchify_ref(x, p, grid="col")):
+            raise CheckFailed(
+                "your patches come in column-major order (down the first column "
+                "first); "
+                "go along the rows: patch index = row * (W/P) + column"
+            )
+        if torch.equal(out, _patchify_ref(x, p, order="ppc", grid="col")):
+            raise CheckFailed(
+                "patches in column-major order and flattened as (P, P, C); want "
+                "row-major, (C, P, P)"
+            )
+        if torch.equal(out, x.reshape(B, N, C * p * p)):
+            raise CheckFailed(
+                "you reshaped without permuting: each 'patch' is a run of consecutive "
+                "memory "
+                "(whole pixel rows), not a P x P square. Reshape to (B, C, H/P, P, "
+                "W/P, P) and permute"
+            )
+        if torch.equal(out.sort(-1).values, ref.sort(-1).values):
+            raise CheckFailed(
+                "each patch holds the right pixels but in a different order; flatten "
+                "as (C, P, P)"
+            )
+        if p != 4:
+            raise CheckFailed(
+                f"correct for patch size 4 but not for {p} (image {H}x{H}, {C} "
+                "channels): "
+                "do not hard-code sizes"
+            )
+        raise CheckFailed(
+            f"the patches differ from the reference (max abs diff {_maxdiff(out, ref)})"
+        )
+    return "Patchify is a reshape and a permute: no copying of pixels by hand."
+
+
+def _sincos_ref(D, G, rows_first=True, interleave=False):
+    pe = _model.sincos_pos_embed_2d(D, G, cls_token=False)[0].double()
+    half = D // 2
+    if not rows_first:
+        pe = torch.cat([pe[:, half:], pe[:, :half]], dim=1)
+    if interleave:  # sin, cos, sin, cos ... within each half
+        q = D // 4
+        parts = []
+        for h in (pe[:, :half], pe[:, half:]):
+            parts.append(
+                torch.stack([h[:, :q], h[:, q:]], dim=-1).reshape(len(pe), half)
+            )
+        pe = torch.cat(parts, dim=1)
+    return pe
+
+
+@_checker
+def check_sincos(fn):
+    """``fn(embed_dim, grid_size) -> (grid_size**2, embed_dim)``: the 2-D sin-cos
+    position embedding (no CLS row)."""
+    for D, G in [(16, 4), (192, 8)]:
+        out = _tensor(_call(fn, D, G), (G * G, D))
+        out = out.double()
+        if _close(out, _sincos_ref(D, G)):
+            continue
+        if _close(out, _sincos_ref(D, G, rows_first=False)):
+            raise CheckFailed(
+                "rows and columns are swapped: in this course the first half of the "
+                "channels encodes the row (y), the second half the column (x). (MAE's "
+                "code orders the halves the other way, column first; a port of it "
+                "needs its halves swapped.)"
+            )
+        if _close(out, _sincos_ref(D, G, interleave=True)) or _close(
+            out, _sincos_ref(D, G, False, True)
+        ):
+            raise CheckFailed(
+                "you interleaved sin and cos; within each half, put all sines first, "
+                "then all cosines"
+            )
+        if _close(out[:, D // 2 :], _sincos_ref(D, G)[:, D // 2 :]):
+            raise CheckFailed(
+                "the column half is right but the row half is not: positions go row by "
+                "row, "
+                "so token n sits at row n // grid_size"
+            )
+        raise CheckFailed(
+            f"values differ from the reference for embed_dim={D}, grid_size={G} "
+            f"(max abs diff {_maxdiff(out, _sincos_ref(D, G))}); "
+            "frequencies are 1 / 10000 ** (i / (D/4)) for i = 0 .. D/4 - 1"
+        )
+    return "Nearby patches now get similar codes, with no parameter learned."
