@@ -6,15 +6,7 @@ import math
 
 import torch
 
-from .common import (
-    CheckFailed,
-    _call,
-    _checker,
-    _close,
-    _gen,
-    _maxdiff,
-    _tensor,
-)
+from .common import CheckFailed, _call, _checker, _close, _gen, _maxdiff, _tensor
 
 
 @_checker

@@ -7,15 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ... import model as _model
-from .common import (
-    CheckFailed,
-    _call,
-    _checker,
-    _close,
-    _gen,
-    _maxdiff,
-    _tensor,
-)
+from .common import CheckFailed, _call, _checker, _close, _gen, _maxdiff, _tensor
 
 
 def _randomize(module: nn.Module, seed: int = 0):
@@ -94,6 +86,16 @@ def _student_out(student, x, shape):
     return _tensor(out, shape)
 
 
+def _both(student: nn.Module, ref: nn.Module, what: str, dim: int):
+    """The student's module with the reference's weights, and both on one input of
+    width ``dim``: (x, the student's output, the reference's)."""
+    _load(student, ref, what)
+    x = torch.randn(2, 10, dim, generator=_gen(1))
+    out = _student_out(student, x, (2, 10, dim))
+    with torch.no_grad():
+        return x, out, ref(x)
+
+
 @_checker
 def check_multihead(cls):
     """``cls(dim, num_heads)``: an nn.Module with ``qkv = Linear(dim, 3*dim)`` and
@@ -101,12 +103,7 @@ def check_multihead(cls):
     :class:`vit_core.model.Attention`."""
     dim, H = 48, 4
     ref = _randomize(_model.Attention(dim, H)).eval()
-    student = _call(cls, dim, H)
-    _load(student, ref, "attention module")
-    x = torch.randn(2, 10, dim, generator=_gen(1))
-    out = _student_out(student, x, (2, 10, dim))
-    with torch.no_grad():
-        want = ref(x)
+    x, out, want = _both(_call(cls, dim, H), ref, "attention module", dim)
     if _close(out, want):
         return (
             f"Your {H}-head attention matches vit_core.model.Attention with the "
@@ -170,12 +167,7 @@ def check_block(cls):
     mode."""
     dim, H, ratio = 48, 4, 2.0
     ref = _randomize(_model.Block(dim, H, ratio)).eval()
-    student = _call(cls, dim, H, ratio)
-    _load(student, ref, "block")
-    x = torch.randn(2, 10, dim, generator=_gen(1))
-    out = _student_out(student, x, (2, 10, dim))
-    with torch.no_grad():
-        want = ref(x)
+    x, out, want = _both(_call(cls, dim, H, ratio), ref, "block", dim)
     if _close(out, want):
         return "Your block matches vit_core.model.Block: same weights, same outputs."
     sd = ref.state_dict()

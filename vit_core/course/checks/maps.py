@@ -7,15 +7,7 @@ import itertools
 import torch
 
 from ... import attention as _attention
-from .common import (
-    CheckFailed,
-    _call,
-    _checker,
-    _close,
-    _gen,
-    _maxdiff,
-    _tensor,
-)
+from .common import CheckFailed, _call, _checker, _close, _gen, _maxdiff, _tensor
 
 
 def _random_attention(B=2, L=3, H=2, T=5, seed=0) -> torch.Tensor:

@@ -7,15 +7,7 @@ import torch.nn.functional as F
 
 from ... import data as _data
 from ... import model as _model
-from .common import (
-    CheckFailed,
-    _call,
-    _checker,
-    _close,
-    _gen,
-    _maxdiff,
-    _tensor,
-)
+from .common import CheckFailed, _call, _checker, _close, _gen, _maxdiff, _tensor
 
 
 @_checker

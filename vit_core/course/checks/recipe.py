@@ -9,15 +9,7 @@ import torch.nn.functional as F
 
 from ... import mix as _mix
 from ... import schedule as _schedule
-from .common import (
-    CheckFailed,
-    _call,
-    _checker,
-    _close,
-    _gen,
-    _maxdiff,
-    _tensor,
-)
+from .common import CheckFailed, _call, _checker, _close, _gen, _maxdiff, _tensor
 
 
 @_checker

@@ -8,14 +8,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .common import (
-    CheckFailed,
-    _call,
-    _checker,
-    _gen,
-    _NotYet,
-    _tensor,
-)
+from .common import CheckFailed, _call, _checker, _gen, _NotYet, _tensor
 
 
 @_checker

@@ -7,15 +7,7 @@ import itertools
 import torch
 
 from ... import model as _model
-from .common import (
-    CheckFailed,
-    _call,
-    _checker,
-    _close,
-    _gen,
-    _maxdiff,
-    _tensor,
-)
+from .common import CheckFailed, _call, _checker, _close, _gen, _maxdiff, _tensor
 
 
 def _param_parts(cfg: _model.ViTConfig) -> dict[str, int]:

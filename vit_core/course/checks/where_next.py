@@ -6,13 +6,7 @@ import itertools
 
 import torch
 
-from .common import (
-    CheckFailed,
-    _call,
-    _checker,
-    _gen,
-    _tensor,
-)
+from .common import CheckFailed, _call, _checker, _gen, _tensor
 
 
 def _merge_ref(x, order=(0, 1, 2, 3)):
