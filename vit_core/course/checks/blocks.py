@@ -181,7 +181,7 @@ def check_block(cls):
         "attn(norm1(x))",
         "no_mlp_residual": "you forgot the residual around the MLP: x = x + "
         "mlp(norm2(x))",
-        "tanh": "your GELU is the tanh approximation; ViT (and timm) use the exact "
+        "tanh": "your GELU is the tanh approximation; timm and vit_core use the exact "
         "erf GELU, nn.GELU()",
     }
     with torch.no_grad():
