@@ -35,7 +35,7 @@ NPM_DIR   := _build/npm
 JB_FLAGS  ?= -W --keep-going
 PYTEST_FLAGS ?=
 
-.PHONY: help book book-student student test unit data explorer vendor clean clean-all notebook-times
+.PHONY: help book book-student student test unit data explorer vendor slides clean clean-all notebook-times
 
 help:
 	@echo "make book          build the book into _build/html"
@@ -43,6 +43,7 @@ help:
 	@echo "make student       rewrite student/ (the notebooks without solutions) from notebooks/"
 	@echo "make test          run all tests (unit, notebooks, browser); builds the book first"
 	@echo "make unit          run the package's tests only (no book, no browser, no notebooks)"
+	@echo "make slides        one reveal.js deck per chapter into book/_generated/slides/ (make book does it)"
 	@echo "make notebook-times  time each notebook on this machine -> vit_core/results/notebook_times.json"
 	@echo "make clean         remove _build/ and book/_generated/ (keeps .venv/ and the data)"
 
@@ -68,7 +69,7 @@ data: $(STAMP)
 	  exit 1; \
 	fi
 
-# --- offline JavaScript (RequireJS, Jupyter widgets HTML manager, MathJax) -------------------------
+# --- offline JavaScript (RequireJS, Jupyter widgets HTML manager, MathJax, reveal.js) -------------
 # Installed from the npm registry with the exact versions in package-lock.json, outside the source tree,
 # then only the files the pages load are copied into book/_generated/vendor/ (served as _static/vendor/);
 # anywidget's front end comes from its Python package in .venv/.
@@ -89,6 +90,14 @@ $(VENDOR)/.stamp: $(NPM_DIR)/node_modules/.package-lock.json $(STAMP)
 	  cp -r tex-chtml.js input output ui a11y adaptors $(CURDIR)/$(VENDOR)/mathjax/
 	rm -rf $(VENDOR)/mathjax/output/svg $(VENDOR)/mathjax/input/mml
 	cp $(NPM_DIR)/node_modules/mathjax/LICENSE $(VENDOR)/mathjax/LICENSE
+	# reveal.js for the slide decks: the core, the white theme with its font, the speaker notes
+	mkdir -p $(VENDOR)/reveal.js/dist/theme/fonts $(VENDOR)/reveal.js/plugin
+	cd $(NPM_DIR)/node_modules/reveal.js && \
+	  cp LICENSE $(CURDIR)/$(VENDOR)/reveal.js/ && \
+	  cp dist/reveal.js dist/reveal.css $(CURDIR)/$(VENDOR)/reveal.js/dist/ && \
+	  cp dist/theme/white.css $(CURDIR)/$(VENDOR)/reveal.js/dist/theme/ && \
+	  cp -r dist/theme/fonts/source-sans-pro $(CURDIR)/$(VENDOR)/reveal.js/dist/theme/fonts/ && \
+	  cp -r plugin/notes $(CURDIR)/$(VENDOR)/reveal.js/plugin/
 	# anywidget's AMD front end, from the installed Python package (so its version matches the kernel's)
 	cp "$$($(PY) -c 'import anywidget, pathlib; print(pathlib.Path(anywidget.__file__).parent / "nbextension" / "index.js")')" \
 	  $(VENDOR)/anywidget/index.js
@@ -106,8 +115,19 @@ $(EXPLORER_STAMP): $(STAMP) $(wildcard vit_core/*.py vit_core/static/* vit_core/
 
 explorer: $(EXPLORER_STAMP)
 
+# --- slides for teachers: one reveal.js deck per chapter, from its headings and figures -----------
+# book/tools/make_slides.py reads the notebooks' markdown only (nothing runs); the decks load
+# reveal.js and MathJax from vendor/, beside them in _static/.
+SLIDES_STAMP := $(GENERATED)/slides/.stamp
+$(SLIDES_STAMP): $(STAMP) book/tools/make_slides.py book/references.bib $(wildcard notebooks/*.ipynb book/figures/*)
+	rm -rf $(GENERATED)/slides
+	$(PY) book/tools/make_slides.py notebooks $(GENERATED)/slides
+	@touch $@
+
+slides: $(SLIDES_STAMP)
+
 # --- the book ------------------------------------------------------------------------------------
-book: $(STAMP) data vendor $(EXPLORER_STAMP)
+book: $(STAMP) data vendor $(EXPLORER_STAMP) $(SLIDES_STAMP)
 	$(JB) build . $(JB_FLAGS)
 	@echo "Open _build/html/index.html"
 
@@ -115,7 +135,7 @@ book: $(STAMP) data vendor $(EXPLORER_STAMP)
 # (jupyter-book always adds _build/), linked as _build/student/html.
 # Its notebooks are student/*.ipynb, committed copies of notebooks/ without solutions
 # (`make student` rewrites them); the build stops when they are out of date.
-book-student: $(STAMP) data vendor $(EXPLORER_STAMP)
+book-student: $(STAMP) data vendor $(EXPLORER_STAMP) $(SLIDES_STAMP)
 	$(PY) book/tools/make_student.py --check
 	$(PY) book/tools/student_config.py _config.yml _toc.yml _build/student
 	# Sphinx never deletes a page: start from an empty site, so none is left from older

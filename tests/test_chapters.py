@@ -26,6 +26,16 @@ def chapter(path: Path) -> str:
     return path.name[:2]
 
 
+PROSE_WORDS = 2400  # the guide's limit for a chapter: one idea per section
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_chapter_stays_under_its_prose_limit(path):
+    # every word of every markdown cell counts: exercises, solutions, fenced code
+    words = sum(len(text.split()) for text in texts(path, "markdown"))
+    assert words <= PROSE_WORDS, f"{path.name}: {words} words of prose"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_the_chapter_opens_with_objectives_and_its_time(path):
     first = texts(path, "markdown")[0]

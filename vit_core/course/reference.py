@@ -158,6 +158,18 @@ def confusion(pred, y, num_classes):
     )
 
 
+def fit(model, optimizer, batches, steps, warmup, base_lr, min_lr):
+    model.train()
+    losses, lrs = [], []
+    for step, (x, y) in zip(range(steps), batches):
+        lr = lr_schedule(step, steps, warmup, base_lr, min_lr)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        losses.append(train_step(model, optimizer, x, y))
+        lrs.append(lr)
+    return losses, lrs
+
+
 # 07: attention maps
 def rollout(attn):
     B, L, H, T, _ = attn.shape

@@ -36,7 +36,7 @@ from .maps import (
 )
 from .patches import check_crop, check_normalize, check_patchify, check_sincos
 from .recipe import check_label_smoothing, check_lr_schedule, check_mixup
-from .training import check_confusion, check_train_step
+from .training import check_confusion, check_fit, check_train_step
 from .vit import check_param_count, check_vit_forward
 from .where_next import check_patch_merging, check_window_partition
 
@@ -56,6 +56,7 @@ __all__ = [
     "check_mixup",
     "check_label_smoothing",
     "check_train_step",
+    "check_fit",
     "check_confusion",
     "check_patch_merging",
     "check_window_partition",

@@ -83,17 +83,20 @@ def _maxdiff(a, b) -> str:
 
 
 def reveal(prediction, options, scores: dict, noise: float, unit: str = "points"):
-    """Compare ``prediction`` (one of ``options``, or None before predicting) with the
-    measured ``scores`` (option -> value, higher is better; the options measured so
-    far) and print the answer.
+    """Compare ``prediction`` (one of ``options``, ``"tie"``, or None before
+    predicting) with the measured ``scores`` (option -> value, higher is better; the
+    options measured so far) and print the answer.
 
     ``noise`` is the lead the measurement can resolve: the spread between seeds, or
     the sampling error of an accuracy on few test images. A smaller lead orders
-    nothing, and is called a tie, whatever was predicted. Returns the winner, or None
-    for a tie or when fewer than two options are measured.
+    nothing, and is called a tie: a prediction of ``"tie"`` is then right, and one of
+    the options is neither right nor wrong. Returns the winner, or None for a tie or
+    when fewer than two options are measured.
     """
-    if prediction is not None and prediction not in options:
-        raise CheckFailed(f"predict one of {list(options)}, not {prediction!r}")
+    if prediction is not None and prediction not in [*options, "tie"]:
+        raise CheckFailed(
+            f"predict one of {list(options)} or 'tie', not {prediction!r}"
+        )
     if len(scores) < 2:
         print(
             f"Not measured yet (measured so far: {', '.join(scores) or 'none'}): "
@@ -109,9 +112,14 @@ def reveal(prediction, options, scores: dict, noise: float, unit: str = "points"
     if lead <= noise:
         print(
             f"Measured: {ranked[0]} leads by {lead:.2f} {unit}, within the noise "
-            f"({noise:.2f}): this measurement cannot order them, whatever you "
-            "predicted."
+            f"({noise:.2f}): a tie, this measurement cannot order them."
         )
+        if prediction == "tie":
+            print("Your prediction was right.")
+        elif prediction is not None:
+            print(
+                f"You predicted {prediction}: a tie can neither confirm nor refute it."
+            )
         return None
     print(f"Measured: {ranked[0]}, ahead by {lead:.2f} {unit} (noise {noise:.2f}).")
     if prediction is not None:

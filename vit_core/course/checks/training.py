@@ -110,3 +110,89 @@ def check_confusion(fn):
         "the counts differ from the reference: entry [t, p] counts samples of class t "
         "predicted as p"
     )
+
+
+def _toy_fit_problem():
+    """A linear model, its optimizer and a stream of batches of a learnable task, and a
+    count of the batches taken."""
+    torch.manual_seed(0)
+    model = nn.Linear(8, 3)
+    g = _gen(1)
+    x = torch.randn(96, 8, generator=g)
+    y = (x @ torch.randn(8, 3, generator=g)).argmax(1)
+    taken = [0]
+
+    def batches():
+        while True:
+            for i in range(0, 96, 16):
+                taken[0] += 1
+                yield x[i : i + 16], y[i : i + 16]
+
+    return model, torch.optim.SGD(model.parameters(), lr=0.0), batches(), taken
+
+
+@_checker
+def check_fit(fn):
+    """``fn(model, optimizer, batches, steps, warmup, base_lr, min_lr) -> (losses,
+    lrs)``: ``steps`` training steps, one batch each, at the learning rate of the
+    warmup-then-cosine schedule of notebook 5, set before each step."""
+    from ..reference import fit, lr_schedule
+
+    steps, warmup, base_lr, min_lr = 30, 5, 0.5, 0.01
+    model, optimizer, batches, taken = _toy_fit_problem()
+    used = []  # the rate each optimizer.step() ran at
+    step = optimizer.step
+
+    def recording_step(*args, **kwargs):
+        used.append(optimizer.param_groups[0]["lr"])
+        return step(*args, **kwargs)
+
+    optimizer.step = recording_step
+    try:
+        out = fn(model, optimizer, batches, steps, warmup, base_lr, min_lr)
+    except NotImplementedError:
+        raise _NotYet from None
+    except Exception as e:
+        raise CheckFailed(f"your code raised {type(e).__name__}: {e}") from e
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise CheckFailed("return two lists, (losses, lrs): one entry each per step")
+    losses, lrs = (list(part) for part in out)
+    if len(losses) != steps or len(lrs) != steps:
+        raise CheckFailed(
+            f"asked for {steps} steps, you returned {len(losses)} losses and "
+            f"{len(lrs)} learning rates"
+        )
+    if taken[0] != steps:
+        raise CheckFailed(
+            f"{steps} steps should take {steps} batches, one each; yours took "
+            f"{taken[0]}"
+        )
+    want = [lr_schedule(s, steps, warmup, base_lr, min_lr) for s in range(steps)]
+    for s, (have, lr) in enumerate(zip(used, want)):
+        if not math.isclose(have, lr, rel_tol=1e-9):
+            late = have == 0.0 if s == 0 else math.isclose(have, want[s - 1])
+            hint = (
+                "set each param group's 'lr' before the step, not after"
+                if late
+                else "steps count from 0, and the schedule takes (step, steps, "
+                "warmup, base_lr, min_lr)"
+            )
+            raise CheckFailed(
+                f"step {s} ran at learning rate {have:.4g}; the schedule gives "
+                f"{lr:.4g}: {hint}"
+            )
+    if len(used) != steps:
+        raise CheckFailed(f"the optimizer stepped {len(used)} times, not {steps}")
+    if not all(math.isclose(a, b, rel_tol=1e-9) for a, b in zip(lrs, want)):
+        raise CheckFailed("the returned lrs are not the rates the steps ran at")
+    ref_model, ref_optimizer, ref_batches, _ = _toy_fit_problem()
+    ref_losses, _ = fit(
+        ref_model, ref_optimizer, ref_batches, steps, warmup, base_lr, min_lr
+    )
+    if not all(math.isclose(a, b, rel_tol=1e-4) for a, b in zip(losses, ref_losses)):
+        raise CheckFailed(
+            "the losses differ from training this model on these batches with "
+            "train_step: return each step's loss, in order"
+        )
+    first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
+    return f"The loss fell from {first:.2f} to {last:.2f} in {steps} steps."
