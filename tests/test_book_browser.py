@@ -400,3 +400,64 @@ def test_results_page_opens_on_its_headline_table(book_html, server, browser_con
         assert "laptop, 15 min" in table.inner_text()
     finally:
         page.close()
+
+
+def test_student_site_shows_no_measured_answer(browser_context):
+    """The student website's chapters 5 and 6: each predict-then-check cell (from the
+    one after the prediction to the one that calls a reveal helper) shows no output, so
+    no measured answer, until the student runs it. Screenshots of them, from the
+    prediction on: _build/screenshots/student_05_predict.png, student_06_predict.png
+    (and ``_2``, ... for a chapter's later ones)."""
+    from book_ext import predict_then_check
+
+    student = ROOT / "_build" / "student" / "html"
+    if not (student / "index.html").is_file():
+        if in_ci():
+            pytest.fail("_build/student/html is missing: make book-student")
+        pytest.skip("the student edition is not built (make book-student)")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    handler = functools.partial(_QuietHandler, directory=str(student))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    page = browser_context.new_page()
+    # the context aborts every request that is not to the full book's server
+    page.route(f"{base}/**", lambda r: r.continue_())
+    try:
+        for number, name in (("05", "05_training_tricks"), ("06", "06_training")):
+            page.goto(f"{base}/student/{name}.html", wait_until="networkidle")
+            cells = page.locator("div.cell")
+            sources = cells.evaluate_all(
+                "cs => cs.map(c => (c.querySelector('.cell_input pre') || {})"
+                ".innerText || '')"
+            )
+            revealing = sorted(predict_then_check(sources))
+            assert revealing, f"{name}: no predict-then-check cell on the page"
+            for i in revealing:
+                cell = cells.nth(i)
+                assert cell.locator(".cell_output").count() == 0, (
+                    f"{name}: the student site shows the output of {sources[i][:60]!r}"
+                )
+                assert "Measured" not in cell.inner_text(), f"{name}: {sources[i]}"
+            # one screenshot per run of consecutive cells, from its prediction on
+            starts = [i for i in revealing if i - 1 not in revealing]
+            ends = [i for i in revealing if i + 1 not in revealing]
+            for k, (start, end) in enumerate(zip(starts, ends), start=1):
+                first = cells.nth(max(start - 1, 0))
+                first.scroll_into_view_if_needed()
+                top = first.evaluate("e => e.getBoundingClientRect().top + scrollY")
+                bottom = cells.nth(end).evaluate(
+                    "e => e.getBoundingClientRect().bottom + scrollY"
+                )
+                suffix = "" if k == 1 else f"_{k}"
+                shot = SCREENSHOTS / f"student_{number}_predict{suffix}.png"
+                page.screenshot(
+                    path=str(shot),
+                    full_page=True,
+                    clip={"x": 0, "y": top, "width": 1280, "height": bottom - top},
+                )
+                assert shot.stat().st_size > 5_000, shot
+    finally:
+        page.close()
+        httpd.shutdown()
+        httpd.server_close()

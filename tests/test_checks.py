@@ -625,3 +625,48 @@ def test_reveal_models_waits_for_both_models(capsys):
     assert "measured so far: vit_tiny" in capsys.readouterr().out
     runs.append({"model": "resnet18", "test_accuracy": 0.55})
     assert checks.reveal_models("resnet18", both, runs) == "resnet18"
+
+
+def test_reveal_shapes_explains_the_cls_token(capsys):
+    from vit_core.course.checks.vit import reveal_shapes, trace_shapes
+    from vit_core.model import VisionTransformer
+
+    cfg = ViTConfig(img_size=16, embed_dim=32, depth=2, num_heads=2)
+    model = VisionTransformer(cfg).eval()
+    shapes = trace_shapes(model, torch.randn(3, 3, 16, 16))
+    # 16 patches of 4x4, then the CLS token joins: the shapes of a ViT's forward pass
+    right = {
+        "patch_embed": (3, 16, 32),
+        "blocks": (3, 17, 32),
+        "norm": (3, 17, 32),
+        "head": (3, 10),
+    }
+    assert shapes == right
+    assert reveal_shapes(None, shapes) is None
+    assert "not predicted yet" in capsys.readouterr().out
+    assert reveal_shapes(right, shapes) is True
+    no_cls = {**right, "blocks": (3, 16, 32), "head": (3, 17, 10)}
+    assert reveal_shapes(no_cls, shapes) is False
+    out = capsys.readouterr().out
+    assert "joins before the blocks" in out and "reads one token per image" in out
+    with pytest.raises(CheckFailed, match="keys"):
+        reveal_shapes({"head": (3, 10)}, shapes)
+
+
+def test_window_cost_and_augmentations_explain_the_usual_slips(capsys):
+    from vit_core.course.checks.patches import (
+        count_augmentations,
+        reveal_augmentations,
+    )
+    from vit_core.course.checks.where_next import reveal_window_cost
+
+    assert reveal_window_cost(64, tokens=56 * 56, window=49) is True
+    assert reveal_window_cost(3136, tokens=56 * 56, window=49) is False
+    assert "that is N" in capsys.readouterr().out
+    # vit_core's crop offsets run from 0 to 2 * padding, both included, and flips double
+    measured = count_augmentations(2)
+    assert measured == 5 * 5 * 2
+    assert reveal_augmentations(50, 2, measured) is True
+    assert reveal_augmentations(25, 2, measured) is False
+    assert "a flip doubles them" in capsys.readouterr().out
+    assert reveal_augmentations(None, 2, measured) is None

@@ -25,7 +25,7 @@ import make_student
 import nbformat
 import pytest
 import torch
-from book_ext import is_hidden_reference, student_notebook
+from book_ext import is_hidden_reference, predict_then_check, student_notebook
 from conftest import ROOT, leaked_solutions, readable_text, solution_fingerprints
 
 from vit_core.course import carry, checks, explorer_reference, reference
@@ -46,6 +46,52 @@ def test_student_notebooks_hold_no_solution(path):
     assert not [c for c in nb.cells if is_hidden_reference(c)]
     assert leaked_solutions(readable_text(path), prints) == []
     assert all(not c.get("outputs") for c in nb.cells)
+
+
+def _code_sources(nb) -> list[str | None]:
+    return [c.source if c.cell_type == "code" else None for c in nb.cells]
+
+
+@pytest.mark.parametrize("path", STUDENT, ids=lambda p: p.stem)
+def test_the_student_site_shows_no_measured_answer(path):
+    """Each cell that calls a reveal helper (and those that lead to it from the
+    prediction) has its output removed from the student website: the student sees the
+    answer only by running it."""
+    nb = nbformat.read(path, as_version=4)
+    revealing = predict_then_check(_code_sources(nb))
+    untagged = [
+        nb.cells[i].source[:60]
+        for i in sorted(revealing)
+        if "remove-output" not in nb.cells[i].metadata.get("tags", [])
+    ]
+    assert untagged == [], f"{path.name}: outputs shown on the student site"
+
+
+def test_predict_then_check_cells_are_the_prediction_to_the_reveal():
+    code = nbformat.v4.new_code_cell
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            code("import torch"),
+            code("my_rung = None  # your prediction"),
+            nbformat.v4.new_markdown_cell("The measured ladder:"),
+            code("display(table)"),
+            code("best = reveal_ladder(my_rung, rows)"),
+            code("print(best)  # after the reveal: the answer is no secret"),
+            code("# no prediction before this one\nreveal(None, options, {}, 0.0)"),
+            code("# reveal_models( in a comment is no call"),
+        ]
+    )
+    assert predict_then_check(_code_sources(nb)) == {3, 4, 6}
+    tagged = [
+        i
+        for i, c in enumerate(student_notebook(nb)["cells"])
+        if "remove-output" in c["metadata"].get("tags", [])
+    ]
+    assert tagged == [3, 4, 6]
+    # the chapters that ask for a prediction have such cells
+    for name in ("05_training_tricks", "06_training"):
+        source = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+        assert predict_then_check(_code_sources(source)), name
 
 
 def test_every_reference_has_a_fingerprint():

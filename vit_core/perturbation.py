@@ -33,42 +33,67 @@ def hide_patches(
 
 
 @torch.no_grad()
-def deletion_curve(
+def deletion_hits(
     model, images_uint8, labels, order: torch.Tensor, step: int, batch_size: int = 250
 ) -> torch.Tensor:
-    """Accuracy after deleting 0, step, 2*step, ..., all N patches of each image, in
-    ``order`` (B, N): patch indices, first deleted first. Returns (N/step + 1,)
-    accuracies. A patch is ``model.cfg.patch_size`` pixels wide: what one token is made
-    from (with a conv stem, the centre of what it sees)."""
+    """(B, N/step + 1) booleans: whether each image is still classified right after
+    deleting 0, step, 2*step, ..., all N patches in ``order`` (B, N): patch indices,
+    first deleted first. A patch is ``model.cfg.patch_size`` pixels wide: what one token
+    is made from (with a conv stem, the centre of what it sees). Kept per image so
+    that a spread over images (a bootstrap) can be taken."""
     model.eval()
     device = next(model.parameters()).device
     N, p = order.shape[1], model.cfg.patch_size
     if N % step:
         raise ValueError(f"step {step} must divide the {N} patches")
-    counts = range(0, N + 1, step)
-    correct = torch.zeros(len(counts))
+    hits = []
     for start in range(0, len(images_uint8), batch_size):
         x = normalize(images_uint8[start : start + batch_size].to(device))
         y = labels[start : start + batch_size].to(device)
         rank = order[start : start + batch_size]
-        for i, k in enumerate(counts):
-            pred = model(hide_patches(x, rank[:, :k], p)).argmax(-1)
-            correct[i] += (pred == y).sum().item()
-    return correct / len(images_uint8)
+        hits.append(
+            torch.stack(
+                [
+                    model(hide_patches(x, rank[:, :k], p)).argmax(-1).eq(y).cpu()
+                    for k in range(0, N + 1, step)
+                ],
+                dim=1,
+            )
+        )
+    return torch.cat(hits)
 
 
-def relevance_order(model, images_uint8, batch_size: int = 250) -> torch.Tensor:
-    """(B, N) patches of each image, most relevant first, by the class-specific map
-    (:func:`~vit_core.attention.class_rollout`) of the predicted class."""
-    orders = []
+def deletion_curve(
+    model, images_uint8, labels, order: torch.Tensor, step: int, batch_size: int = 250
+) -> torch.Tensor:
+    """Accuracy after deleting 0, step, 2*step, ..., all N patches of each image, in
+    ``order`` (B, N) (see :func:`deletion_hits`). Returns (N/step + 1,) accuracies."""
+    hits = deletion_hits(model, images_uint8, labels, order, step, batch_size)
+    return hits.float().mean(dim=0)
+
+
+def map_order(maps: torch.Tensor) -> torch.Tensor:
+    """(B, N) maps of the patches -> (B, N) patch indices, highest value first."""
+    return maps.argsort(dim=-1, descending=True)
+
+
+def class_maps(model, images_uint8, batch_size: int = 250) -> torch.Tensor:
+    """(B, N) class-specific maps (:func:`~vit_core.attention.class_rollout`, pooled)
+    of the predicted class."""
+    maps = []
     for start in range(0, len(images_uint8), batch_size):
         batch = images_uint8[start : start + batch_size]
         with torch.no_grad():
             target = model(normalize(batch.to(next(model.parameters()).device)))
         R = class_rollout(model, batch, target.argmax(-1).cpu())
-        relevance = pooled(R, model.num_prefix_tokens)  # (b, N)
-        orders.append(relevance.argsort(dim=-1, descending=True))
-    return torch.cat(orders)
+        maps.append(pooled(R, model.num_prefix_tokens))
+    return torch.cat(maps)
+
+
+def relevance_order(model, images_uint8, batch_size: int = 250) -> torch.Tensor:
+    """(B, N) patches of each image, most relevant first, by the class-specific map
+    of the predicted class (:func:`class_maps`)."""
+    return map_order(class_maps(model, images_uint8, batch_size))
 
 
 def random_orders(n_images: int, n_patches: int, seed: int) -> torch.Tensor:
@@ -82,3 +107,15 @@ def area(curve: torch.Tensor) -> float:
     deleted, scaled to [0, 1] (trapezoids): lower means the order found the evidence
     sooner."""
     return torch.trapezoid(curve, dx=1.0 / (len(curve) - 1)).item()
+
+
+def rank_correlation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Spearman's rank correlation of each row of ``a`` with the same row of ``b``
+    (B, N) -> (B,); ties are broken by position, which maps of floats rarely have."""
+
+    def ranks(m):
+        r = m.argsort(dim=-1).argsort(dim=-1).float()
+        return r - r.mean(dim=-1, keepdim=True)
+
+    ra, rb = ranks(a), ranks(b)
+    return (ra * rb).sum(-1) / (ra.norm(dim=-1) * rb.norm(dim=-1))

@@ -17,7 +17,9 @@ local_extensions``).
    downloadable sources too (``_sources/**/*.ipynb`` and ``*.md``, behind each page's
    download button): sphinx-exercise removes them from the pages only. The student
    edition's notebooks (student/, written by make_student.py with
-   :func:`student_notebook`) hold none; this guards the book's other pages.
+   :func:`student_notebook`) hold none; this guards the book's other pages. Those
+   notebooks' predict-then-check cells carry ``remove-output``, so that the student
+   website does not print the measured answer before the student has predicted it.
 4. In the student edition, point the book's links to notebooks (``{doc}`` roles and
    Markdown links to ``../notebooks/NN_...``) at the student notebooks in student/,
    the only ones that edition builds.
@@ -134,9 +136,36 @@ def is_hidden_reference(cell: dict) -> bool:
     return re.search(r"^\s*(def|class)\s", source, re.MULTILINE) is not None
 
 
+# a call of a reveal helper of vit_core.course.checks (reveal, reveal_ladder, ...),
+# which prints the measured answer, and the cell where the student writes a prediction
+_REVEAL = re.compile(r"^[^#\n]*\breveal\w*\(", re.MULTILINE)
+_PREDICTION = re.compile(r"^my_\w+ = None\b", re.MULTILINE)
+
+
+def predict_then_check(sources: list[str | None]) -> set[int]:
+    """Which of the code cells (their sources, None for a markdown cell) show the
+    measured answer of a predict-then-check exercise: each cell that calls a reveal
+    helper, and the cells after the prediction that lead to it (the measurements it
+    reads, as tables and figures)."""
+    out: set[int] = set()
+    since = None  # the first cell after the last prediction not yet revealed
+    for i, source in enumerate(sources):
+        if source is None:
+            continue
+        if _PREDICTION.search(source):
+            since = i + 1
+        elif _REVEAL.search(source):
+            out |= {j for j in range(since or i, i + 1) if sources[j] is not None}
+            since = None
+    return out
+
+
 def student_notebook(nb: dict) -> dict:
     """``nb`` without its solutions: {solution} blocks, the cells between
-    {solution-start} and {solution-end}, and hidden reference cells."""
+    {solution-start} and {solution-end}, and hidden reference cells; and without the
+    outputs of its predict-then-check cells on the student website (tag
+    ``remove-output``): the student sees the answer by running them, after
+    predicting."""
     cells, gated = [], False
     for cell in nb.get("cells", []):
         source = "".join(cell.get("source", []))
@@ -154,6 +183,16 @@ def student_notebook(nb: dict) -> dict:
                 cells.append({**cell, "source": stripped})
         elif not gated and not is_hidden_reference(cell):
             cells.append(cell)
+    sources = [
+        "".join(c.get("source", [])) if c.get("cell_type") == "code" else None
+        for c in cells
+    ]
+    for i in predict_then_check(sources):
+        meta = cells[i].get("metadata", {})
+        tags = meta.get("tags", [])
+        if "remove-output" not in tags:
+            tags = [*tags, "remove-output"]
+            cells[i] = {**cells[i], "metadata": {**meta, "tags": tags}}
     return {**nb, "cells": cells}
 
 

@@ -7,7 +7,9 @@ As Neuromatch does, the course's notebooks (the instructor's, with solutions) ar
 source, and the student copies are generated from them and committed, so that a student
 who downloads, clones or opens one in Colab never holds a solution. Each copy loses its
 ``{solution}`` dropdowns and any hidden reference cell
-(:func:`book_ext.student_notebook`) and keeps everything else, outputs cleared. Its
+(:func:`book_ext.student_notebook`) and keeps everything else, outputs cleared; its
+predict-then-check cells are tagged ``remove-output``, so that the student website
+does not print their measured answers (the student runs them, after predicting). Its
 exercise cells are the stubs that raise ``NotImplementedError``; the notebook goes on
 with :mod:`vit_core.course.reference` until the student's code passes its check.
 student/ sits beside notebooks/, so relative paths mean the same in both. ``make

@@ -204,3 +204,55 @@ def check_sincos(fn):
             "frequencies are 1 / 10000 ** (i / (D/4)) for i = 0 .. D/4 - 1"
         )
     return "Nearby patches now get similar codes, with no parameter learned."
+
+
+def judge_number(prediction, value: float, mistakes: dict[float, str], fallback: str):
+    """Print whether the predicted number ``prediction`` (None before predicting) is
+    ``value``, within 1%; a wrong one is explained by the message of the nearest
+    ``mistakes`` value it matches (a value a usual slip gives), else by ``fallback``.
+    Returns whether it was right (None before predicting). The predict-then-check
+    exercises whose answer is a count or a cost use it."""
+    if prediction is None:
+        print("You have not predicted yet: set your prediction and run the cell again.")
+        return None
+    if abs(prediction - value) <= 0.01 * abs(value):
+        print("Your prediction was right.")
+        return True
+    slip = [m for v, m in mistakes.items() if abs(prediction - v) <= 0.01 * abs(v)]
+    print(f"You predicted {prediction:g}: " + (slip[0] if slip else fallback))
+    return False
+
+
+def count_augmentations(padding: int, draws: int = 20_000) -> int:
+    """How many different images :func:`vit_core.data.random_crop` with ``padding``
+    and :func:`vit_core.data.random_flip` make of one image, counted over ``draws``
+    random draws (a random 8x8 image, so no two crops look alike)."""
+    g = _gen()
+    image = torch.randint(0, 256, (1, 3, 8, 8), dtype=torch.uint8, generator=g)
+    batch = image.expand(draws, -1, -1, -1)
+    out = _data.random_flip(_data.random_crop(batch, padding, generator=g), generator=g)
+    return len(torch.unique(out.flatten(1), dim=0))
+
+
+def reveal_augmentations(prediction, padding: int, measured: int) -> bool | None:
+    """How many different images can a random crop with ``padding`` and a random flip
+    make of one image? ``measured``: :func:`count_augmentations`."""
+    print(
+        f"Measured: {measured} different images from one, over many draws of a "
+        f"random crop (padding {padding}) and a random flip."
+    )
+    side = 2 * padding + 1
+    return judge_number(
+        prediction,
+        measured,
+        {
+            side * side: "that counts the crops only: a flip doubles them",
+            4 * padding**2: "the offset runs from 0 to 2·padding, both included: "
+            "2·padding + 1 positions along each axis",
+            8 * padding**2: "the offset runs from 0 to 2·padding, both included: "
+            "2·padding + 1 positions along each axis",
+            side: "the crop moves along both axes independently: rows and columns",
+        },
+        "count the positions of the window's top-left corner along each axis, "
+        "then the flips",
+    )

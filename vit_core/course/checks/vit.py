@@ -150,3 +150,80 @@ def check_vit_forward(fn):
     raise CheckFailed(
         f"the logits differ from model(x) (max abs diff {_maxdiff(out, want)})"
     )
+
+
+TRACED = ("patch_embed", "blocks", "norm", "head")
+
+
+def trace_shapes(model, x) -> dict[str, tuple[int, ...]]:
+    """The shape of what each part of ``model`` returns in ``model(x)``: the patch
+    embedding, the stack of blocks (its last block), the final norm and the head."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    parts = {
+        "patch_embed": model.patch_embed,
+        "blocks": model.blocks[-1],
+        "norm": model.norm,
+        "head": model.head,
+    }
+
+    def record(name):
+        def hook(module, args, out):  # returning None keeps the output as it is
+            shapes.setdefault(name, tuple(out.shape))
+
+        return hook
+
+    hooks = [part.register_forward_hook(record(name)) for name, part in parts.items()]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return shapes
+
+
+def _shape_hint(name: str, got: tuple, want: tuple) -> str:
+    """Why a predicted shape of part ``name`` is not ``want`` (B, tokens, D) or (B, K),
+    for the mistakes a shape walk usually makes."""
+    if name == "patch_embed" and len(got) == 3 and got[1] == want[1] + 1:
+        return "the CLS token is not there yet: one token per patch, (H/P)·(W/P)"
+    if name in ("blocks", "norm") and len(got) == 3 and got[1] + 1 == want[1]:
+        return "the CLS token joins before the blocks: one token more than patches"
+    if name in ("blocks", "norm") and len(got) == 2:
+        return (
+            "the blocks and the final LayerNorm keep every token; the model takes "
+            "the CLS token between the norm and the head"
+        )
+    if name == "head" and len(got) == 3:
+        return "the head reads one token per image, the CLS token: (B, classes)"
+    if name == "patch_embed" and len(got) == 3 and got[-1] != want[-1]:
+        return "the projection maps each patch's C·P·P pixels to the width D"
+    return "follow the tokens step by step: what does each part add or take away?"
+
+
+def reveal_shapes(prediction, shapes: dict[str, tuple[int, ...]]) -> bool | None:
+    """Compare ``prediction`` (part -> shape, or None before predicting) with the
+    ``shapes`` :func:`trace_shapes` measured, print them, and explain each wrong one.
+    Returns whether every predicted shape was right (None before predicting)."""
+    if prediction is not None and (
+        not isinstance(prediction, dict) or set(prediction) != set(TRACED)
+    ):
+        raise CheckFailed(f"predict a dict with the keys {list(TRACED)}")
+    for name in TRACED:
+        print(f"  {name:12s} returns {shapes[name]}")
+    if prediction is None:
+        print("You have not predicted yet: set my_shapes and run the cell again.")
+        return None
+    wrong = {
+        name: tuple(prediction[name] or ())
+        for name in TRACED
+        if tuple(prediction[name] or ()) != shapes[name]
+    }
+    for name, got in wrong.items():
+        print(
+            f"You predicted {got} for {name}, measured {shapes[name]}: "
+            + _shape_hint(name, got, shapes[name])
+        )
+    if not wrong:
+        print("Your prediction was right, every shape of it.")
+    return not wrong

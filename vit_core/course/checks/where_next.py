@@ -7,6 +7,7 @@ import itertools
 import torch
 
 from .common import CheckFailed, _call, _checker, _gen, _tensor
+from .patches import judge_number
 
 
 def _merge_ref(x, order=(0, 1, 2, 3)):
@@ -65,3 +66,29 @@ def check_window_partition(fn):
             "within a window too"
         )
     raise CheckFailed("the windows differ from the reference partition")
+
+
+def reveal_window_cost(prediction, tokens: int, window: int) -> bool | None:
+    """How many times more attention scores per head does global attention over
+    ``tokens`` tokens store than attention inside windows of ``window`` tokens?
+    Compare ``prediction`` (a number, or None before predicting), print the answer and
+    explain a wrong one. Returns whether it was right (None before predicting)."""
+    ratio = tokens * tokens / (tokens * window)
+    print(
+        f"Global: {tokens:,} x {tokens:,} = {tokens * tokens:,} scores; windows: "
+        f"{tokens:,} x {window} = {tokens * window:,}; {ratio:g} times more."
+    )
+    return judge_number(
+        prediction,
+        ratio,
+        {
+            tokens: "that is N: a windowed token is compared with the M tokens of "
+            "its window, so the windows store N·M scores, not N",
+            window: "that is the number of tokens in a window, M; the ratio is "
+            "N² / (N·M)",
+            tokens * window: "that is the windowed count itself, not the ratio",
+            ratio**0.5: "that is a ratio of side lengths: the cost counts tokens",
+        },
+        "each of the N tokens is compared with N tokens globally, with the M tokens "
+        "of its window in a window",
+    )
