@@ -670,3 +670,57 @@ def test_window_cost_and_augmentations_explain_the_usual_slips(capsys):
     assert reveal_augmentations(25, 2, measured) is False
     assert "a flip doubles them" in capsys.readouterr().out
     assert reveal_augmentations(None, 2, measured) is None
+
+
+def test_patch_cost_explains_the_usual_slips(capsys):
+    from vit_core.course.checks.patches import reveal_patch_cost
+
+    # 32x32 images: 4x4 patches give 64 tokens, 8x8 patches 16; scores go with N²
+    image = torch.zeros(1, 3, 32, 32)
+    tokens = {p: patchify(image, p).shape[1] for p in (4, 8)}
+    assert tokens == {4: 64, 8: 16}
+    assert reveal_patch_cost(None, None, tokens) is None
+    assert "not predicted yet" in capsys.readouterr().out
+    assert reveal_patch_cost(16, 16, tokens) is True
+    assert reveal_patch_cost(4, 4, tokens) is False
+    out = capsys.readouterr().out
+    assert "side of the grid" in out and "ratio of the token counts" in out
+    assert reveal_patch_cost(17, 1 / 16, tokens) is False
+    out = capsys.readouterr().out
+    assert "CLS token" in out and "the other way round" in out
+    assert reveal_patch_cost(16, None, tokens) is None, "one prediction still to make"
+
+
+def test_weight_bytes_measures_the_weights_and_explains_the_usual_slips(capsys):
+    from vit_core.course.checks.attention import reveal_weight_bytes, weight_bytes
+
+    q = torch.randn(2, 3, 16, 8)
+    measured = weight_bytes(attention, q, q, q)
+    assert measured == 2 * 3 * 16 * 16 * 4  # B·H·N·N float32 entries, 4 bytes each
+    shape = tuple(q.shape)
+    assert reveal_weight_bytes(measured, shape, measured) is True
+    assert reveal_weight_bytes(2 * 3 * 16 * 16, shape, measured) is False
+    assert "number of entries" in capsys.readouterr().out
+    assert reveal_weight_bytes(2 * 3 * 16 * 8 * 4, shape, measured) is False
+    assert "size of q, k or v" in capsys.readouterr().out
+    assert reveal_weight_bytes(measured / 1e6, shape, measured) is False
+    assert "megabytes" in capsys.readouterr().out
+
+
+def test_block_params_counts_exactly_and_explains_the_usual_slips(capsys):
+    from vit_core.course.checks.blocks import reveal_block_params
+
+    D, H, r = 128, 4, 2.0
+    block = Block(D, H, r)
+    total = count_params(block)
+    assert reveal_block_params(None, block, D, H, r) is None
+    assert reveal_block_params(total, block, D, H, r) is True
+    # without the LayerNorms: within 1% of the answer, but a count is exact
+    assert reveal_block_params(total - 4 * D, block, D, H, r) is False
+    assert "two LayerNorms" in capsys.readouterr().out
+    per_head = total + (H - 1) * (4 * D * D + 4 * D)
+    assert reveal_block_params(per_head, block, D, H, r) is False
+    assert "more heads, the same parameters" in capsys.readouterr().out
+    ratio_4 = total - (2 * D * 256 + 256 + D) + (2 * D * 4 * D + 4 * D + D)
+    assert reveal_block_params(ratio_4, block, D, H, r) is False
+    assert "not 4D" in capsys.readouterr().out

@@ -3,12 +3,15 @@
 A checkpoint is two files with one stem: ``NAME.safetensors`` and ``NAME.json``. The
 card holds the model name and config (enough to rebuild the model), the recipe, the
 epoch and the accuracy. A training run also keeps ``train_state.pt`` (optimizer,
-schedule position, RNG) beside them for ``--resume``. Every file is written to a
-temporary name and renamed, so a crash never leaves half a checkpoint.
+schedule position, RNG) beside them for ``--resume``. Files are written to temporary
+names and renamed, all of a checkpoint's together, so neither a crash nor a full disk
+leaves half a checkpoint.
 """
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import os
 import tempfile
@@ -24,32 +27,39 @@ from .registry import create_model
 CARD_VERSION = 1
 
 
-def atomic_write(path: str | os.PathLike, write) -> None:
-    """Call ``write(tmp_path)``, then rename the temporary file over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+def write_together(files: dict[Path, bytes]) -> None:
+    """Write each file to a temporary name beside it, then rename them all over their
+    targets: a failure while writing leaves every earlier file as it was, and no
+    temporary file behind."""
+    temps = []
     try:
-        write(tmp)
-        os.chmod(
-            tmp, 0o644
-        )  # mkstemp makes files private; checkpoints are meant to be shared
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        for path, data in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(
+                dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+            )
+            temps.append(Path(tmp))
+            # mkstemp makes files private; checkpoints are meant to be shared
+            os.chmod(tmp, 0o644)
+            with open(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())  # a full disk may only say so here
+        # renaming over an existing name takes no space, so once every file is
+        # written a full disk cannot stop the renames half way
+        for tmp, path in zip(temps, files):
+            os.replace(tmp, path)
+    finally:
+        for tmp in temps:
+            tmp.unlink(missing_ok=True)
+
+
+def json_bytes(obj) -> bytes:
+    return (json.dumps(obj, indent=2) + "\n").encode()
 
 
 def atomic_write_json(path, obj) -> None:
-    def write(tmp):
-        with open(tmp, "w") as f:
-            json.dump(obj, f, indent=2)
-            f.write("\n")
-
-    atomic_write(path, write)
+    write_together({Path(path): json_bytes(obj)})
 
 
 def checkpoint_paths(path: str | os.PathLike) -> tuple[Path, Path]:
@@ -63,10 +73,16 @@ def checkpoint_paths(path: str | os.PathLike) -> tuple[Path, Path]:
 
 
 def save_checkpoint(
-    model: nn.Module, path, card: dict, dtype: torch.dtype | None = None
+    model: nn.Module,
+    path,
+    card: dict,
+    dtype: torch.dtype | None = None,
+    train_state: dict | None = None,
 ) -> None:
-    """Write the weights (optionally cast, e.g. to fp16 for shipping) and the card."""
-    from safetensors.torch import save_file
+    """Write the weights (optionally cast, e.g. to fp16 for shipping) and the card, and
+    with ``train_state`` the run's ``train_state.pt`` beside them. Either all of them
+    are replaced or, when a write fails (a full disk), none."""
+    from safetensors.torch import save
 
     weights, card_path = checkpoint_paths(path)
     state = {
@@ -76,15 +92,36 @@ def save_checkpoint(
         .contiguous()
         for k, v in model.state_dict().items()
     }
-    atomic_write(weights, lambda tmp: save_file(state, tmp, metadata={"format": "pt"}))
-    atomic_write_json(
-        card_path,
-        {
-            "card_version": CARD_VERSION,
-            **card,
-            "weights_dtype": str(dtype or next(iter(state.values())).dtype),
-        },
+    card = {
+        "card_version": CARD_VERSION,
+        **card,
+        "weights_dtype": str(dtype or next(iter(state.values())).dtype),
+    }
+    # serialized here and written by write_together, as safetensors and torch.save
+    # turn a full disk into errors of their own that do not say so
+    files = {
+        weights: save(state, metadata={"format": "pt"}),
+        card_path: json_bytes(card),
+    }
+    if train_state is not None:
+        buffer = io.BytesIO()
+        torch.save(train_state, buffer)
+        files[weights.parent / "train_state.pt"] = buffer.getvalue()
+    try:
+        write_together(files)
+    except OSError as e:
+        raise save_failed(weights, e) from None
+
+
+def save_failed(weights: Path, e: OSError) -> CheckpointError:
+    full = e.errno in (errno.ENOSPC, errno.EDQUOT)
+    cause = "the disk is full" if full else f"the save failed ({e.strerror or e})"
+    kept = (
+        "the previous checkpoint and its card are intact"
+        if weights.is_file()
+        else "no checkpoint was written"
     )
+    return CheckpointError(f"could not save the checkpoint {weights}: {cause}; {kept}")
 
 
 def read_card(path) -> dict:
@@ -169,10 +206,6 @@ def start_run_folder(out, cfg) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.jsonl").unlink(missing_ok=True)
     atomic_write_json(out / "config.json", cfg.to_json())
-
-
-def save_train_state(out, state: dict) -> None:
-    atomic_write(Path(out) / "train_state.pt", lambda tmp: torch.save(state, tmp))
 
 
 def read_train_state(path) -> dict:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from . import checkpoint as ckpt
-from . import runlog
+from . import runlog, runlock
 from .config import (
     DEBUG_TEST,
     DEBUG_TRAIN,
@@ -40,7 +41,8 @@ from .schedule import Schedule, ema_decay_at
 
 def train(cfg: TrainConfig) -> dict | None:
     """Train as ``cfg`` says; the summary on the main process, None on the others."""
-    with Session(cfg.device, cfg.threads, cfg.seed) as s:
+    out = run_out(cfg)
+    with Session(cfg.device, cfg.threads, cfg.seed) as s, lock(out, s):
         train_loader, eval_loaders = load_data(cfg, s)
         model = create_model(cfg.model, **cfg.model_overrides()).to(s.device)
         optimizer = build_optimizer(model, cfg, s.device)
@@ -54,7 +56,7 @@ def train(cfg: TrainConfig) -> dict | None:
             cfg.schedule,
         )
         s.seed_process()
-        run = start_run(cfg, s, model, optimizer, ema, schedule)
+        run = start_run(cfg, s, out, model, optimizer, ema, schedule)
         net = wrap(model, cfg, s)
         clock = Clock(s, run.train_seconds)
         log = runlog.RunLog(cfg, s, model, run)
@@ -256,12 +258,22 @@ def evaluate_all(cfg, s: Session, model, ema, loaders: dict, run: RunState) -> d
     return results
 
 
-def start_run(cfg, s: Session, model, optimizer, ema, schedule) -> RunState:
+def run_out(cfg: TrainConfig) -> Path:
+    """The folder the run writes: ``--out``, the resumed run's, or a new one."""
+    if cfg.out or cfg.resume:
+        return Path(cfg.out or cfg.resume)
+    return Path("runs") / f"{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def lock(out: Path, s: Session):
+    """The main process holds ``out`` while the run lasts (the others write nothing
+    there)."""
+    return runlock.hold(out) if s.main else nullcontext()
+
+
+def start_run(cfg, s: Session, out, model, optimizer, ema, schedule) -> RunState:
     """A fresh run folder, or the state of the run that ``cfg.resume`` names."""
     if not cfg.resume:
-        out = Path(
-            cfg.out or Path("runs") / f"{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}"
-        )
         if s.main:
             ckpt.start_run_folder(out, cfg)
         return RunState(out, cfg.command())
@@ -296,7 +308,7 @@ def start_run(cfg, s: Session, model, optimizer, ema, schedule) -> RunState:
             f"nothing to resume"
         )
     return RunState(
-        Path(cfg.out or cfg.resume),
+        out,
         saved.command(),
         state["epoch"],
         state["step"],
@@ -316,10 +328,7 @@ def save_run(
             ema.module if ema is not None else model,
             run.out / "checkpoint.safetensors",
             card,
-        )
-        ckpt.save_train_state(
-            run.out,
-            {
+            train_state={
                 "epoch": run.epoch,
                 "step": run.step,
                 "train_seconds": run.train_seconds,

@@ -1,4 +1,4 @@
-"""Chapter 2: softmax and scaled dot-product attention."""
+"""Chapter 2: softmax, scaled dot-product attention, and the memory of its weights."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import math
 import torch
 
 from .common import CheckFailed, _call, _checker, _close, _gen, _maxdiff, _tensor
+from .patches import judge_number
 
 
 @_checker
@@ -118,3 +119,44 @@ def check_attention(fn):
             "dimensions, k.transpose(-2, -1), not k.transpose(1, 2) or k.T"
         )
     return "Rows sum to 1 and it works with or without a heads dimension."
+
+
+def weight_bytes(attention, q, k, v) -> int:
+    """The bytes of the weights that ``attention(q, k, v) -> (output, weights)``
+    returns: the (..., N, N) tensor an explicit attention has to store."""
+    with torch.no_grad():
+        _, weights = attention(q, k, v)
+    return weights.numel() * weights.element_size()
+
+
+def reveal_weight_bytes(prediction, shape, measured: int) -> bool | None:
+    """How many bytes do the float32 attention weights of queries of ``shape``
+    (B, H, N, d) take? ``prediction``: a number of bytes, or None before predicting;
+    ``measured``: :func:`weight_bytes`. Prints the answer, explains a wrong one, and
+    returns whether it was right (None before predicting)."""
+    B, H, N, d = shape
+    entries = B * H * N * N
+    per = measured / entries  # bytes an entry: 4 for float32
+    print(
+        f"Measured: weights of shape ({B}, {H}, {N}, {N}), {entries:,} entries of "
+        f"{per:g} bytes: {measured:,} bytes ({measured / 1e6:.1f} MB)."
+    )
+    return judge_number(
+        prediction,
+        measured,
+        {
+            entries: f"that is the number of entries; each float32 takes {per:g} bytes",
+            2 * measured: "that is float64, 8 bytes an entry; float32 takes 4",
+            8 * measured: "that counts bits: a float32 is 32 bits, 4 bytes",
+            per * H * N * N: "each image of the batch has its own weights: times B",
+            per * B * N * N: "each head has its own N×N weights: times H",
+            per * B * H * N: "every query is scored against every key: N×N weights "
+            "a head, not N",
+            per * B * H * N * d: "that is the size of q, k or v, N×d a head; the "
+            "weights are N×N",
+            measured / 1e6: "that is in megabytes; the question asks for bytes",
+            measured / 2**20: "that is in mebibytes; the question asks for bytes",
+        },
+        "one float32 (4 bytes) for each image, head, query and key: B·H·N·N of them",
+        exact=True,
+    )

@@ -1,4 +1,4 @@
-"""Chapter 3: multi-head attention and the transformer block."""
+"""Chapter 3: multi-head attention, the transformer block and its parameter count."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from ... import model as _model
 from .common import CheckFailed, _call, _checker, _close, _gen, _maxdiff, _tensor
+from .patches import judge_number
 
 
 def _randomize(module: nn.Module, seed: int = 0):
@@ -202,4 +203,58 @@ def check_block(cls):
     raise CheckFailed(
         f"the output differs from vit_core.model.Block with the same weights "
         f"(max abs diff {_maxdiff(out, want)})"
+    )
+
+
+def reveal_block_params(
+    prediction, block: nn.Module, dim: int, num_heads: int, mlp_ratio: float
+) -> bool | None:
+    """How many parameters has one pre-norm block of width ``dim``, ``num_heads``
+    heads and an MLP ``mlp_ratio`` times as wide? ``prediction``: a number, or None
+    before predicting; ``block``: one built with these sizes, whose parameters are
+    counted. Prints the count, part by part, explains a wrong prediction, and returns
+    whether it was right (None before predicting)."""
+    measured = _model.count_params(block)
+    parts = {
+        name: _model.count_params(getattr(block, name))
+        for name in ("attn", "mlp", "norm1", "norm2")
+        if hasattr(block, name)
+    }
+    print(
+        f"Measured: {measured:,} parameters in one block (D = {dim}, {num_heads} "
+        f"heads, MLP ratio {mlp_ratio:g}); by part: "
+        + ", ".join(f"{name} {count:,}" for name, count in parts.items())
+        + "."
+    )
+    D, hidden = dim, int(dim * mlp_ratio)
+    attention = 4 * D * D + 4 * D  # qkv (D -> 3D) and proj (D -> D), with biases
+    mlp = 2 * D * hidden + hidden + D
+    norms = 2 * 2 * D
+    biases = 4 * D + hidden + D
+    total = attention + mlp + norms
+    # the slip of taking ViT-Tiny's MLP, 4D wide, for a block of another ratio
+    wide = 2 * D * 4 * D + 4 * D + D
+    mistakes = {
+        total - norms: "you left out the two LayerNorms: a weight and a bias of D "
+        "numbers each",
+        total - biases: "you left out the biases of the four linear layers (qkv, "
+        "proj, fc1, fc2)",
+        total - biases - norms: "weights only: the linear layers' biases and the "
+        "LayerNorms' weights and biases count too",
+        total + (num_heads - 1) * attention: "the heads share one D×3D qkv "
+        "projection and one proj: more heads, the same parameters",
+        total - (D * D + D): "the attention also has its output projection, proj: "
+        "D×D weights and D biases",
+    }
+    if wide != mlp:
+        mistakes[total - mlp + wide] = (
+            f"the MLP is mlp_ratio·D = {hidden} wide here, not 4D"
+        )
+    return judge_number(
+        prediction,
+        measured,
+        mistakes,
+        "count each linear layer (qkv, proj, fc1, fc2) as inputs × outputs weights "
+        "plus one bias an output, and each LayerNorm as 2·D",
+        exact=True,
     )

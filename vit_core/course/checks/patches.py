@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -206,21 +208,43 @@ def check_sincos(fn):
     return "Nearby patches now get similar codes, with no parameter learned."
 
 
-def judge_number(prediction, value: float, mistakes: dict[float, str], fallback: str):
+def judge_number(
+    prediction,
+    value: float,
+    mistakes: dict[float, str],
+    fallback: str,
+    exact: bool = False,
+):
     """Print whether the predicted number ``prediction`` (None before predicting) is
-    ``value``, within 1%; a wrong one is explained by the message of the nearest
-    ``mistakes`` value it matches (a value a usual slip gives), else by ``fallback``.
-    Returns whether it was right (None before predicting). The predict-then-check
-    exercises whose answer is a count or a cost use it."""
+    ``value``: within 1%, or to the unit with ``exact`` (a count). A wrong one is
+    explained by the message of the ``mistakes`` value (a value a usual slip gives) it
+    is nearest, among those within 1% of it, else by ``fallback``. Returns whether it
+    was right (None before predicting). The predict-then-check exercises whose answer
+    is a count or a cost use it."""
     if prediction is None:
         print("You have not predicted yet: set your prediction and run the cell again.")
         return None
-    if abs(prediction - value) <= 0.01 * abs(value):
+
+    def near(target):
+        return abs(prediction - target) <= 0.01 * abs(target)
+
+    if prediction == value or (not exact and near(value)):
         print("Your prediction was right.")
         return True
-    slip = [m for v, m in mistakes.items() if abs(prediction - v) <= 0.01 * abs(v)]
-    print(f"You predicted {prediction:g}: " + (slip[0] if slip else fallback))
+    slips = sorted((v for v in mistakes if near(v)), key=lambda v: abs(prediction - v))
+    if slips and abs(prediction - slips[0]) <= abs(prediction - value):
+        why = mistakes[slips[0]]
+    elif near(value):
+        why = f"close, but a count is exact: {_number(value)}. " + fallback
+    else:
+        why = fallback
+    print(f"You predicted {_number(prediction)}: {why}")
     return False
+
+
+def _number(x) -> str:
+    """A count with thousands separators, any other number in short form."""
+    return f"{x:,.0f}" if float(x).is_integer() else f"{x:g}"
 
 
 def count_augmentations(padding: int, draws: int = 20_000) -> int:
@@ -256,3 +280,68 @@ def reveal_augmentations(prediction, padding: int, measured: int) -> bool | None
         "count the positions of the window's top-left corner along each axis, "
         "then the flips",
     )
+
+
+def reveal_patch_cost(
+    tokens_prediction, ratio_prediction, tokens: dict[int, int]
+) -> bool | None:
+    """Two patch sizes, two predictions: how many patch tokens the larger patches give
+    (``tokens_prediction``), and how many times more attention scores a head computes
+    with the smaller ones (``ratio_prediction``); None before predicting. ``tokens``:
+    patch size -> the number of patches measured for each. Returns whether both were
+    right (None until both are predicted)."""
+    small, large = sorted(tokens)
+    many, few = tokens[small], tokens[large]
+    for p in (small, large):
+        print(
+            f"Measured: {p}x{p} patches give {tokens[p]} tokens, so "
+            f"{tokens[p] ** 2:,} attention scores a head."
+        )
+    ratio = many**2 / few**2
+    print(
+        f"{small}x{small} patches cost {ratio:g} times the scores of {large}x{large}."
+    )
+    if tokens_prediction is None and ratio_prediction is None:
+        print(
+            "You have not predicted yet: set your predictions and run the cell again."
+        )
+        return None
+    side = math.isqrt(few)
+    print(f"my_tokens ({large}x{large} patches):", end=" ")
+    tokens_right = judge_number(
+        tokens_prediction,
+        few,
+        {
+            side: f"that is the side of the grid; the grid holds {side}x{side} patches",
+            few + 1: "that counts the CLS token too; the question asks for the patch "
+            "tokens",
+            many / 2: "a patch twice as wide halves the patches along each axis: a "
+            "quarter as many, not half",
+            many: f"that is the count for {small}x{small} patches",
+            many * 4: "larger patches give fewer tokens, not more",
+        },
+        "the image holds (H/P)·(W/P) patches of P×P pixels",
+        exact=True,
+    )
+    print("my_cost_ratio:", end=" ")
+    ratio_right = judge_number(
+        ratio_prediction,
+        ratio,
+        {
+            many / few: "that is the ratio of the token counts; a head scores every "
+            "pair of tokens, N² of them, so the ratio is squared",
+            large / small: "that is the ratio of the patch sides; the tokens grow "
+            "with the patches' area, and the scores with the square of the tokens",
+            1 / ratio: "the other way round: smaller patches give more tokens, and so "
+            "more scores",
+            few / many: "the other way round: smaller patches give more tokens, and so "
+            "more scores",
+            (many + 1) ** 2 / (few + 1) ** 2: "that counts the CLS token with both; "
+            "the question counts the patch tokens",
+        },
+        "one head computes N×N scores: square each token count, then divide",
+        exact=True,
+    )
+    if tokens_right is None or ratio_right is None:
+        return None
+    return tokens_right and ratio_right
