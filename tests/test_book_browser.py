@@ -402,12 +402,43 @@ def test_results_page_opens_on_its_headline_table(book_html, server, browser_con
         page.close()
 
 
+def test_diagrams_show_whole_in_their_chapters(book_html, server, browser_context):
+    """Each diagram of book/figures/ is on a chapter page, loaded, and no wider than
+    the page's text column, so nothing of it is cut off or scrolled away; a screenshot
+    of each lands in _build/screenshots/diagram_NAME.png."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    figures = sorted(p.name for p in (ROOT / "book" / "figures").glob("*.svg"))
+    assert figures, "no diagram in book/figures"
+    shown = {}
+    for html in sorted((book_html / "notebooks").glob("*.html")):
+        for name in figures:
+            if name in html.read_text():
+                shown.setdefault(name, html.relative_to(book_html).as_posix())
+    assert sorted(shown) == figures, f"diagrams on no page: {set(figures) - set(shown)}"
+    page = browser_context.new_page()
+    try:
+        for name, path in shown.items():
+            page.goto(f"{server}/{path}", wait_until="networkidle")
+            image = page.locator(f"img[src$='{name}']").first
+            image.scroll_into_view_if_needed()
+            assert image.evaluate("i => i.complete && i.naturalWidth > 0"), name
+            column = page.locator("main article, article").first.bounding_box()
+            box = image.bounding_box()
+            assert box["x"] >= column["x"] - 1, f"{name} starts left of the text"
+            right = column["x"] + column["width"] + 1
+            assert box["x"] + box["width"] <= right, f"{name} is wider than the text"
+            assert box["width"] > 300, f"{name} is shown too small to read"
+            image.screenshot(path=str(SCREENSHOTS / f"diagram_{name[:-4]}.png"))
+    finally:
+        page.close()
+
+
 def test_student_site_shows_no_measured_answer(browser_context):
-    """The student website's chapters 5 and 6: each predict-then-check cell (from the
-    one after the prediction to the one that calls a reveal helper) shows no output, so
-    no measured answer, until the student runs it. Screenshots of them, from the
-    prediction on: _build/screenshots/student_05_predict.png, student_06_predict.png
-    (and ``_2``, ... for a chapter's later ones)."""
+    """Every chapter of the student website has a predict-then-check cell, and each
+    (from the one after the prediction to the one that calls a reveal helper) shows no
+    output, so no measured answer, until the student runs it. Screenshots of them, from
+    the prediction on: _build/screenshots/student_05_predict.png and so on (``_2``, ...
+    for a chapter's later ones)."""
     from book_ext import predict_then_check
 
     student = ROOT / "_build" / "student" / "html"
@@ -424,7 +455,8 @@ def test_student_site_shows_no_measured_answer(browser_context):
     # the context aborts every request that is not to the full book's server
     page.route(f"{base}/**", lambda r: r.continue_())
     try:
-        for number, name in (("05", "05_training_tricks"), ("06", "06_training")):
+        for name in sorted(p.stem for p in (ROOT / "student").glob("[0-9]*.ipynb")):
+            number = name[:2]
             page.goto(f"{base}/student/{name}.html", wait_until="networkidle")
             cells = page.locator("div.cell")
             sources = cells.evaluate_all(

@@ -2,6 +2,7 @@
 name typical mistakes."""
 
 import itertools
+import math
 
 import pytest
 import torch
@@ -724,3 +725,58 @@ def test_block_params_counts_exactly_and_explains_the_usual_slips(capsys):
     ratio_4 = total - (2 * D * 256 + 256 + D) + (2 * D * 4 * D + 4 * D + D)
     assert reveal_block_params(ratio_4, block, D, H, r) is False
     assert "not 4D" in capsys.readouterr().out
+
+
+def test_uniform_distance_explains_the_usual_slips(capsys):
+    from vit_core.course.checks.maps import reveal_uniform_distance
+
+    exact = 4 * (2 + math.sqrt(2))  # (0 + 16 + 16 + 16√2) / 4
+    assert reveal_uniform_distance(None, exact, 16) is None
+    assert reveal_uniform_distance(13.66, exact, 16) is True
+    assert reveal_uniform_distance((32 + 16 * math.sqrt(2)) / 3, exact, 16) is False
+    assert "itself too" in capsys.readouterr().out
+    assert reveal_uniform_distance(16, exact, 16) is False
+    assert "straight line" in capsys.readouterr().out
+    assert reveal_uniform_distance(0.854, exact, 16) is False
+    assert "in patches" in capsys.readouterr().out
+    reveal_uniform_distance(exact, 5.0, 16)
+    assert "recheck the function" in capsys.readouterr().out
+
+
+def map_rows(**intervals) -> list[dict]:
+    return [
+        {"method": m, "low": lo, "area": a, "high": hi}
+        for m, (lo, a, hi) in intervals.items()
+    ]
+
+
+def test_best_map_is_a_tie_where_the_intervals_overlap(capsys):
+    from vit_core.course.checks.maps import reveal_best_map
+
+    rows = map_rows(
+        raw=(0.29, 0.33, 0.36), rollout=(0.35, 0.38, 0.42), cls=(0.26, 0.29, 0.32),
+        random=(0.38, 0.42, 0.46),
+    )  # fmt: skip
+    assert reveal_best_map(None, rows) is None
+    assert "not predicted yet" in capsys.readouterr().out
+    assert reveal_best_map("tie", rows) is None
+    assert "right" in capsys.readouterr().out
+    reveal_best_map("cls", rows)
+    assert "neither confirmed nor refuted" in capsys.readouterr().out
+    reveal_best_map("rollout", rows)
+    assert "finds the evidence later" in capsys.readouterr().out
+    with pytest.raises(CheckFailed, match="predict one of"):
+        reveal_best_map("random", rows)
+
+
+def test_best_map_has_a_winner_where_its_interval_is_below_the_others(capsys):
+    from vit_core.course.checks.maps import reveal_best_map
+
+    rows = map_rows(
+        raw=(0.33, 0.35, 0.37), rollout=(0.35, 0.38, 0.42), cls=(0.26, 0.29, 0.32),
+        random=(0.38, 0.42, 0.46),
+    )  # fmt: skip
+    assert reveal_best_map("cls", rows) == "cls"
+    assert "right" in capsys.readouterr().out
+    assert reveal_best_map("tie", rows) == "cls"
+    assert "do order them" in capsys.readouterr().out

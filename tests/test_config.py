@@ -48,6 +48,7 @@ def test_bool_flags_both_ways():
             "time_budget": 90.0,
         },
         {"autoaugment": "none", "mixup_alpha": 0.0, "debug": True, "val_split": 100},
+        {"distilled": True, "teacher": "t.safetensors", "distill": "soft"},
     ],
 )
 def test_the_equivalent_command_rebuilds_the_config(values):
@@ -74,7 +75,7 @@ def test_config_survives_json():
         (["--patch-drop", "1"], "--patch-drop"),
         (["--patch-drop-until", "2"], "--patch-drop-until"),
         (["--crop-padding", "-1"], "--crop-padding"),
-        (["--model", "resnet8", "--patch-drop", "0.5"], "resnet8 has no patch"),
+        (["--model", "resnet8", "--patch-drop", "0.5"], "resnet8 has no tokens"),
     ],
 )
 def test_bad_values_name_the_flag(argv, words):

@@ -132,3 +132,15 @@ def test_the_randomisation_table_counts_blocks_from_1(measured):
     assert html.count("<tr>") == 1 + len(measured["randomisation"])
     assert f"head + blocks 1–{depth}" in html and f"head + block {depth}<" in html
     assert maps_table.reinitialised(0, depth) == "head"
+
+
+def test_the_heads_reading_renders_each_layers_correlations(measured):
+    corr = measured["head_correlation"]
+    text = maps_table.heads_reading(measured)
+    for a, b in zip(corr["same_image"], corr["different_images"]):
+        assert f"{a:+.2f} ({b:+.2f})" in text
+    corr["same_image"] = [0.0, 0.9, 0.0, 0.0]
+    corr["different_images"] = [0.0, 0.0, 0.0, 0.0]
+    assert "Layer 2's heads agree the most beyond the control, by +0.90" in (
+        maps_table.heads_reading(measured)
+    )

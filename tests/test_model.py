@@ -8,12 +8,17 @@ from vit_core.model import count_params, sincos_pos_embed_2d, timm_twin
 from vit_core.registry import MODEL_NAMES, create_model, flops_per_image
 
 
-@pytest.mark.parametrize("pool", ["cls", "avg"])
+# distilled: DeiT's distillation token and head, into timm's VisionTransformerDistilled
+@pytest.mark.parametrize(
+    "pool, distilled", [("cls", False), ("avg", False), ("cls", True)]
+)
 @pytest.mark.parametrize("pos_embed", ["learned", "sincos"])
-def test_state_dict_loads_into_timm_with_equal_logits(pool, pos_embed):
+def test_state_dict_loads_into_timm_with_equal_logits(pool, distilled, pos_embed):
     pytest.importorskip("timm")
     torch.manual_seed(0)
-    ours = create_model("vit_tiny", pool=pool, pos_embed=pos_embed).eval()
+    ours = create_model(
+        "vit_tiny", pool=pool, pos_embed=pos_embed, distilled=distilled
+    ).eval()
     # Random (not initial) values everywhere, so a missed bias or norm cannot hide
     # behind zeros and ones.
     with torch.no_grad():

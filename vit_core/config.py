@@ -32,6 +32,7 @@ ARCH_FIELDS = (
     "mlp_ratio",
     "stem",
     "stem_channels",
+    "distilled",
 )
 # Fields that say how to run, not what to train: they may change when a run is resumed.
 RUN_FIELDS = (
@@ -58,6 +59,7 @@ CHOICES = {
     "pool": ("cls", "avg"),
     "pos_embed": ("learned", "sincos"),
     "stem": ("patch", "conv"),
+    "distill": ("hard", "soft"),
 }
 
 
@@ -73,6 +75,7 @@ BOUNDS = {
     "crop_padding": (lambda v, c: 0 <= v <= 16, "in [0, 16]"),
     "val_split": (lambda v, c: v >= 0, ">= 0"),
     "stop_after": (lambda v, c: v is None or v >= 1, "at least 1"),
+    "distill_tau": (lambda v, c: v > 0, "positive"),
 }
 
 
@@ -100,6 +103,12 @@ class TrainConfig:
     mlp_ratio: float | None = None
     stem: str | None = None
     stem_channels: tuple[int, ...] | None = None
+    distilled: bool | None = None
+    # distillation (vit_core.distill): a trained model's predictions on each training
+    # batch teach the student, DeiT's "hard" (its top class) or "soft" at a temperature
+    teacher: str | None = None  # its checkpoint
+    distill: str | None = None
+    distill_tau: float = 3.0
     # optimization
     epochs: int = 100
     batch_size: int = 256  # global: split across processes
@@ -164,9 +173,15 @@ class TrainConfig:
         for name, (ok, what) in BOUNDS.items():
             value = getattr(self, name)
             check(ok(value, self), f"--{flag(name)} must be {what}, got {value}")
+        for name in ("patch_drop", "distilled"):
+            check(
+                not getattr(self, name) or self.model not in OTHER_MODELS,
+                f"--{flag(name)} needs a ViT; {self.model} has no tokens",
+            )
         check(
-            self.patch_drop == 0 or self.model not in OTHER_MODELS,
-            f"--patch-drop needs a ViT; {self.model} has no patch tokens",
+            (self.teacher is None) == (self.distill is None),
+            "--teacher CHECKPOINT and --distill hard|soft go together; "
+            f"got --teacher {self.teacher} and --distill {self.distill}",
         )
         for name, allowed in CHOICES.items():
             value = getattr(self, name)
@@ -362,6 +377,10 @@ HELP = {
     "quiet": "no progress bar",
     "log_to": "append a one-line record of the run to this JSONL file",
     "note": "a note for the --log-to record",
+    "distilled": "add DeiT's distillation token and its head (needs --pool cls)",
+    "teacher": "a checkpoint whose predictions on each batch teach the student",
+    "distill": "hard: learn the teacher's top class; soft: its probabilities",
+    "distill_tau": "the temperature of --distill soft",
 }
 
 

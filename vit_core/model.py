@@ -4,7 +4,8 @@ Module and parameter names follow timm's ``VisionTransformer`` (``patch_embed.pr
 ``cls_token``, ``pos_embed``,
 ``blocks.i.norm1/attn.qkv/attn.proj/norm2/mlp.fc1/mlp.fc2``, ``norm``/``fc_norm``,
 ``head``), so a state dict of ours loads into timm and the two can be compared number
-for number.
+for number. A distilled model (DeiT's distillation token, ``distilled=True``) adds
+``dist_token`` and ``head_dist``, as timm's ``VisionTransformerDistilled``.
 
 Attention has two paths through the same weights:
 - the fast path, ``F.scaled_dot_product_attention`` (fused kernels), used for training;
@@ -48,6 +49,9 @@ class ViTConfig:
     stem: str = "patch"
     # widths of the conv stem's 3x3 convs
     stem_channels: tuple[int, ...] = field(default_factory=tuple)
+    # DeiT's distillation token after the CLS token, read by a head of its own that
+    # learns from a teacher (vit_core.distill)
+    distilled: bool = False
 
     def __post_init__(self):
         self.stem_channels = tuple(self.stem_channels)
@@ -65,6 +69,11 @@ class ViTConfig:
             raise ValueError(f"patch_drop must be in [0, 1), got {self.patch_drop}")
         if self.pool not in ("cls", "avg"):
             raise ValueError(f"pool must be 'cls' or 'avg', not {self.pool!r}")
+        if self.distilled and self.pool != "cls":
+            raise ValueError(
+                "a distillation token needs pool='cls' (DeiT's head reads the CLS "
+                f"and distillation tokens), not pool={self.pool!r}"
+            )
         if self.pos_embed not in ("learned", "sincos"):
             raise ValueError(
                 f"pos_embed must be 'learned' or 'sincos', not {self.pos_embed!r}"
@@ -334,15 +343,17 @@ class VisionTransformer(nn.Module):
             self.patch_embed = PatchEmbedding(
                 cfg.img_size, cfg.patch_size, cfg.in_chans, D
             )
-        self.num_prefix_tokens = 1 if cfg.pool == "cls" else 0
+        self.num_prefix_tokens = int(cfg.pool == "cls") + int(cfg.distilled)
         self.cls_token = (
             nn.Parameter(torch.zeros(1, 1, D)) if cfg.pool == "cls" else None
         )
+        self.dist_token = nn.Parameter(torch.zeros(1, 1, D)) if cfg.distilled else None
         num_tokens = cfg.num_patches + self.num_prefix_tokens
         if cfg.pos_embed == "sincos":
+            pe = sincos_pos_embed_2d(D, cfg.grid_size, cls_token=False)
+            pe = torch.cat([pe.new_zeros(1, self.num_prefix_tokens, D), pe], dim=1)
             # A parameter that does not learn, so it still sits in the state dict under
             # timm's name.
-            pe = sincos_pos_embed_2d(D, cfg.grid_size, cls_token=cfg.pool == "cls")
             self.pos_embed = nn.Parameter(pe, requires_grad=False)
         else:
             self.pos_embed = nn.Parameter(torch.zeros(1, num_tokens, D))
@@ -361,6 +372,7 @@ class VisionTransformer(nn.Module):
         )
         self.head_drop = nn.Dropout(cfg.dropout)
         self.head = nn.Linear(D, cfg.num_classes)
+        self.head_dist = nn.Linear(D, cfg.num_classes) if cfg.distilled else None
         self._init_weights()
 
     def _init_weights(self):
@@ -368,6 +380,8 @@ class VisionTransformer(nn.Module):
             nn.init.trunc_normal_(self.pos_embed, std=0.02)
         if self.cls_token is not None:
             nn.init.normal_(self.cls_token, std=1e-6)
+        if self.dist_token is not None:
+            nn.init.trunc_normal_(self.dist_token, std=0.02)  # as DeiT and timm
         for m in self.modules():
             if isinstance(m, nn.Linear):
                 nn.init.trunc_normal_(m.weight, std=0.02)
@@ -379,21 +393,29 @@ class VisionTransformer(nn.Module):
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         x = self.patch_embed(x)  # (B, N, D)
-        if self.cls_token is not None:
-            # (B, 1+N, D)
-            x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
+        prefix = [t for t in (self.cls_token, self.dist_token) if t is not None]
+        if prefix:  # (B, P+N, D): CLS, then the distillation token, then the patches
+            x = torch.cat([t.expand(x.shape[0], -1, -1) for t in prefix] + [x], dim=1)
         return self.patch_drop(self.pos_drop(x + self.pos_embed))
 
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_head(self, x: torch.Tensor, distill: bool = False):
         x = self.norm(x)
-        x = x[:, 0] if self.cfg.pool == "cls" else x.mean(dim=1)  # (B, D)
-        return self.head(self.head_drop(self.fc_norm(x)))  # (B, num_classes)
+        pooled = x[:, 0] if self.cfg.pool == "cls" else x.mean(dim=1)  # (B, D)
+        logits = self.head(self.head_drop(self.fc_norm(pooled)))  # (B, num_classes)
+        if self.head_dist is None:
+            return logits
+        dist = self.head_dist(self.head_drop(x[:, 1]))  # (B, num_classes)
+        # DeiT predicts with both heads at test time; timm averages their logits
+        return (logits, dist) if distill else (logits + dist) / 2
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, distill: bool = False):
+        """Logits (B, num_classes). A distilled model gives the mean of its two heads'
+        logits, or with ``distill`` both, ``(cls_logits, dist_logits)``, for the
+        distillation loss to train each head on its own target."""
         x = self.embed(x)
         for blk in self.blocks:
             x = blk(x)
-        return self.forward_head(x)
+        return self.forward_head(x, distill)
 
     def forward_attention(
         self, x: torch.Tensor, per_layer: bool = False
@@ -402,9 +424,9 @@ class VisionTransformer(nn.Module):
         attention path.
 
         Returns ``(logits, attn)`` with ``attn`` of shape ``(B, L, H, T, T)``: L layers,
-        H heads, T = tokens (CLS first, if the model has one). Row ``q`` of ``attn[b, l,
-        h]`` is how query token ``q`` distributes its attention over all tokens; each
-        row sums to 1.
+        H heads, T = tokens (the ``num_prefix_tokens`` CLS and distillation tokens
+        first). Row ``q`` of ``attn[b, l, h]`` is how query token ``q`` distributes its
+        attention over all tokens; each row sums to 1.
 
         With ``per_layer``, ``attn`` is the list of the L maps (B, H, T, T) that the
         blocks used: unlike their stacked copy they lie on the path to the logits, so
@@ -418,7 +440,7 @@ class VisionTransformer(nn.Module):
         return self.forward_head(x), maps if per_layer else torch.stack(maps, dim=1)
 
     def no_weight_decay(self) -> set[str]:
-        return {"pos_embed", "cls_token"}
+        return {"pos_embed", "cls_token", "dist_token"}
 
 
 def count_params(model: nn.Module, trainable_only: bool = True) -> int:
@@ -428,12 +450,13 @@ def count_params(model: nn.Module, trainable_only: bool = True) -> int:
 
 
 def timm_twin(cfg: ViTConfig):
-    """timm's VisionTransformer with the architecture of ``cfg``: our state dict loads
-    into it strictly, so the two can be compared number for number. (timm is in the
-    dev extras.)"""
+    """timm's VisionTransformer (``VisionTransformerDistilled`` for a distilled
+    ``cfg``) with the architecture of ``cfg``: our state dict loads into it strictly,
+    so the two can be compared number for number. (timm is in the dev extras.)"""
+    from timm.models.deit import VisionTransformerDistilled
     from timm.models.vision_transformer import VisionTransformer as TimmViT
 
-    return TimmViT(
+    return (VisionTransformerDistilled if cfg.distilled else TimmViT)(
         img_size=cfg.img_size,
         patch_size=cfg.patch_size,
         in_chans=cfg.in_chans,

@@ -41,8 +41,8 @@ def accuracies(results: dict) -> dict:
 
 
 class RunLog:
-    def __init__(self, cfg, session, model, run):
-        self.cfg, self.session, self.run = cfg, session, run
+    def __init__(self, cfg, session, model, run, teacher=None):
+        self.cfg, self.session, self.run, self.teacher = cfg, session, run, teacher
         self.env = environment(session.device)
         config = (
             model.cfg.to_dict() if hasattr(model, "cfg") else model_config(cfg.model)
@@ -57,10 +57,10 @@ class RunLog:
             "commit": self.env["commit"],
             "params": count_params(model),
             "weights": "ema" if cfg.ema else "raw",
-        }
+        } | ({"teacher": teacher.record} if teacher else {})
         self.rows, self.first_step_s, self.bar = [], None, None
         self.load_at_start, self.started = load_average(), time.perf_counter()
-        self.seconds_before = run.train_seconds
+        self.seconds_before, self.teacher_before = run.train_seconds, 0.0
         if session.main:
             self.say(
                 f"{cfg.model}: {self.base['params']:,} parameters | device "
@@ -114,6 +114,11 @@ class RunLog:
             ),
             **accuracies(results),
         }
+        if self.teacher:  # its forward passes, inside epoch_seconds
+            row["teacher_seconds"] = round(
+                self.teacher.seconds - self.teacher_before, 3
+            )
+            self.teacher_before = self.teacher.seconds
         self.rows.append(row)
         with open(run.out / "metrics.jsonl", "a") as f:
             f.write(json.dumps(row) + "\n")
@@ -159,6 +164,7 @@ class RunLog:
                 / max(seconds, 1e-9),
                 1,
             ),
+            **(self.teacher_share(seconds) if self.teacher else {}),
             "time_budget_seconds": self.cfg.time_budget,
             "compiled": self.cfg.compile,
             "processes": self.session.world,
@@ -177,6 +183,13 @@ class RunLog:
             f"training; results in {self.run.out}"
         )
         return summary
+
+    def teacher_share(self, seconds: float) -> dict:
+        """The teacher's seconds in this invocation's training, and their share."""
+        return {
+            "teacher_seconds": round(self.teacher.seconds, 2),
+            "teacher_share": round(self.teacher.seconds / max(seconds, 1e-9), 4),
+        }
 
     def log_experiment(self, summary: dict) -> None:
         """One line per run: enough to compare recipes without opening run folders.

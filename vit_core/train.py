@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from . import checkpoint as ckpt
-from . import runlog, runlock
+from . import runlock, runlog
 from .config import (
     DEBUG_TEST,
     DEBUG_TRAIN,
@@ -30,6 +30,7 @@ from .config import (
     read_run_config,
 )
 from .data import DeviceLoader, load_cifar10, split_validation
+from .distill import Teacher, load_teacher
 from .distributed import Clock, Session
 from .errors import CheckpointError, NonFiniteLoss, VitCoreError
 from .mix import mix_batch, soft_cross_entropy
@@ -45,6 +46,7 @@ def train(cfg: TrainConfig) -> dict | None:
     with Session(cfg.device, cfg.threads, cfg.seed) as s, lock(out, s):
         train_loader, eval_loaders = load_data(cfg, s)
         model = create_model(cfg.model, **cfg.model_overrides()).to(s.device)
+        teacher = load_teacher(cfg, model, s.device)
         optimizer = build_optimizer(model, cfg, s.device)
         ema = build_ema(model, cfg)
         schedule = Schedule(
@@ -59,7 +61,7 @@ def train(cfg: TrainConfig) -> dict | None:
         run = start_run(cfg, s, out, model, optimizer, ema, schedule)
         net = wrap(model, cfg, s)
         clock = Clock(s, run.train_seconds)
-        log = runlog.RunLog(cfg, s, model, run)
+        log = runlog.RunLog(cfg, s, model, run, teacher)
 
         for epoch in range(int(run.epoch), cfg.epochs):
             train_loader.set_epoch(epoch)
@@ -82,7 +84,7 @@ def train(cfg: TrainConfig) -> dict | None:
                     group["lr"] = lr
 
                 with autocast(s.device, cfg.precision):
-                    loss = batch_loss(net, x, y, cfg, mix_gen)
+                    loss = batch_loss(net, x, y, cfg, mix_gen, teacher)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.grad_clip > 0:
@@ -184,14 +186,30 @@ def wrap(model: torch.nn.Module, cfg: TrainConfig, s: Session) -> torch.nn.Modul
     return net
 
 
-def batch_loss(net, x, y, cfg: TrainConfig, generator: torch.Generator) -> torch.Tensor:
-    """Cross-entropy with label smoothing, on a mixup/CutMix batch when those are on."""
+def batch_loss(
+    net, x, y, cfg: TrainConfig, generator: torch.Generator, teacher: Teacher | None
+) -> torch.Tensor:
+    """Cross-entropy with label smoothing, on a mixup/CutMix batch when those are on;
+    with a teacher, its distillation loss on that same batch."""
+    target = y
     if cfg.mixup_alpha > 0 or cfg.cutmix_alpha > 0:
         x, target = mix_batch(
             x, y, 10, cfg.mixup_alpha, cfg.cutmix_alpha, cfg.label_smoothing, generator
         )
-        return soft_cross_entropy(net(x), target)
-    return F.cross_entropy(net(x).float(), y, label_smoothing=cfg.label_smoothing)
+    if teacher is None:
+        return label_loss(net(x), target, cfg)
+    if teacher.two_heads:
+        logits, dist_logits = net(x, distill=True)
+    else:
+        logits = dist_logits = net(x)
+    return teacher.loss(x, label_loss(logits, target, cfg), dist_logits)
+
+
+def label_loss(logits, target, cfg: TrainConfig) -> torch.Tensor:
+    """Against soft targets (B, classes), mixed with the smoothing in, or classes."""
+    if target.ndim == 2:
+        return soft_cross_entropy(logits, target)
+    return F.cross_entropy(logits.float(), target, label_smoothing=cfg.label_smoothing)
 
 
 def check_finite(losses: list, run: RunState, epoch: int, window: int) -> None:

@@ -203,6 +203,39 @@ def patchify():
     return fig
 
 
+def attention():
+    fig, ax = _figure(11, 2.45)
+    y, h, x0, gap, side = 1.4, 0.7, 0.75, 0.7, 0.45
+    items = [
+        ("q", DATA, 0.45, "(N,d)"),
+        ("scores\nq·kᵀ/√d", ATTN, 1.25, "(N,N)"),
+        ("softmax\nover each row", ATTN, 1.35, "(N,N)"),
+        ("weights\neach row sums to 1", DATA, 1.65, "(N,N)"),
+        ("weights @ v", ATTN, 1.3, None),
+    ]
+    _chain(ax, y, items, x0=x0, gap=gap, h=h, out=("(N,d)", "output"), size=9.5)
+    # k and v come in from below, each into the one step that uses it, so that the
+    # main row stays a single path from q to the output
+    centres, left = {}, x0
+    for text, _, w, _ in items:
+        centres[text] = left + w / 2
+        left += w + gap
+    for name, joins in (("k", "scores\nq·kᵀ/√d"), ("v", "weights @ v")):
+        cx = centres[joins]
+        _box(ax, cx, 0.45, side, side, name, DATA)
+        _arrow(
+            ax, (cx, 0.45 + side / 2), (cx, y - h / 2), "(N,d)", offset=(0.27, -0.07)
+        )
+    ax.text(
+        5.5,
+        2.1,
+        "scaled dot-product attention, one head: N tokens, queries and keys of width d",
+        ha="center",
+        fontsize=10,
+    )
+    return fig
+
+
 def multihead():
     fig, ax = _figure(11, 1.75)
     y = 0.8
@@ -395,6 +428,7 @@ def rollout():
 DIAGRAMS = {
     "pipeline": pipeline,
     "patchify": patchify,
+    "attention": attention,
     "multihead": multihead,
     "block": block,
     "vit_shapes": vit_shapes,

@@ -15,6 +15,7 @@ import math
 from recipe import and_join
 from results_view import html_table
 
+from vit_core.course.checks.maps import intervals_apart as apart
 from vit_core.records import load_result
 
 FILE = "maps_faithfulness.json"
@@ -24,6 +25,9 @@ MAPS = METHODS[:-1]
 # A map whose rank correlation with the trained model's stays above this did not change:
 # floats of one computation correlate at 1 up to rounding.
 SAME = 0.99
+# Two maps whose correlation is smaller than this in size share little of their shape:
+# a tenth of the variance of one explains the other (0.3² ≈ 0.1).
+UNRELATED = 0.3
 # in sentences a method needs a name that reads as a noun; the table keeps the file's
 NOUN = {
     "raw attention": "raw attention",
@@ -88,11 +92,6 @@ def deletion_table(data: dict | None = None) -> str:
         for r in deletion_rows(data)
     ]
     return html_table(list(COLUMNS), cells)
-
-
-def apart(a: dict, b: dict) -> bool:
-    """Whether two rows' intervals do not overlap."""
-    return a["high"] < b["low"] or b["high"] < a["low"]
 
 
 def plural(names: list[str], one: str, more: str) -> str:
@@ -230,4 +229,33 @@ def border_reading(data: dict | None = None) -> str:
         f"{min(ratios):.2f} to {max(ratios):.2f} times the median, layer by layer (at "
         f"most {max(n['max_over_median_largest'] for n in norms):.1f} times, on one "
         f"image); {where}."
+    )
+
+
+def heads_reading(data: dict | None = None) -> str:
+    """Whether the heads of a layer look at the same patches: the mean correlation of
+    two heads' maps on one image, layer by layer, beside the same for two images
+    (heads that look where the image's content is would agree more on one image)."""
+    r = record(data)
+    same = r["head_correlation"]["same_image"]
+    other = r["head_correlation"]["different_images"]
+    layers = and_join(
+        [f"{a:+.2f} ({b:+.2f})" for a, b in zip(same, other, strict=True)]
+    )
+    most = max(range(len(same)), key=lambda i: same[i] - other[i])
+    low = [str(i + 1) for i, a in enumerate(same) if abs(a) < UNRELATED]
+    where = "every layer" if len(low) == len(same) else f"layers {and_join(low)}"
+    unrelated = (
+        f"In {where} the correlation is below {UNRELATED} in size: two heads weight "
+        "the patches almost unrelatedly, so on one image they look at different "
+        "places. "
+        if low
+        else ""
+    )
+    return (
+        f"Over {r['images']} test images, two heads of a layer correlate (Pearson's, "
+        f"over the patches, mean over the pairs of heads) {layers} in layers 1 to "
+        f"{len(same)} on the same image; in brackets, two heads on different images, "
+        f"the control. {unrelated}Layer {most + 1}'s heads agree the most beyond the "
+        f"control, by {same[most] - other[most]:+.2f}."
     )

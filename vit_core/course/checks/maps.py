@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import torch
 
 from ... import attention as _attention
 from .common import CheckFailed, _call, _checker, _close, _gen, _maxdiff, _tensor
+from .patches import judge_number
 
 
 def _random_attention(B=2, L=3, H=2, T=5, seed=0) -> torch.Tensor:
@@ -74,6 +76,90 @@ def check_mean_distance(fn):
         "query-to-key distance by its attention, sum over keys, then average over "
         "images and queries"
     )
+
+
+def reveal_uniform_distance(
+    prediction, measured: float, patch_size: int
+) -> bool | None:
+    """The pen-and-paper part of the distance exercise: the mean attention distance of
+    uniform attention on a 2x2 grid of ``patch_size``-pixel patches. ``measured``: what
+    the student's function returns for it. Prints the value, explains a wrong
+    prediction and returns whether it was right (None before predicting)."""
+    p = patch_size
+    exact = (0 + p + p + p * math.sqrt(2)) / 4  # itself, two neighbours, the diagonal
+    print(f"Your function gives {measured:.4f} px; by hand: {exact:.4f} px.")
+    if not math.isclose(measured, exact, rel_tol=1e-5):
+        print("Your function and the hand value differ: recheck the function first.")
+    return judge_number(
+        prediction,
+        exact,
+        {
+            (2 * p + p * math.sqrt(2)) / 3: "each query attends to itself too, at "
+            "distance 0: four keys share the weight, not three",
+            (2 + math.sqrt(2)) / 4: "that is in patches; the distance is in pixels, "
+            "times the patch size",
+            (2 * p + 2 * p) / 4: "the diagonal neighbour is p·√2 away in a straight "
+            "line, not p + p",
+            3 * p / 4: "the diagonal neighbour is farther than the others: p·√2",
+            2 * p + p * math.sqrt(2): "the attention weights are 1/4 each, so the "
+            "weighted sum is a mean, not a sum",
+        },
+        "each query sees four keys with weight 1/4: itself at 0, two neighbours at p "
+        "and the diagonal one at p·√2",
+    )
+
+
+def intervals_apart(a: dict, b: dict) -> bool:
+    """Whether two rows' 95% intervals (``low``, ``high``) do not overlap."""
+    return a["high"] < b["low"] or b["high"] < a["low"]
+
+
+def reveal_best_map(prediction, rows: list[dict]) -> str | None:
+    """Which map's deletion order loses accuracy soonest (the smallest area under the
+    deletion curve)? ``prediction``: a map's name, ``"tie"``, or None before
+    predicting; ``rows``: one per method, ``method``, ``area``, ``low`` and ``high``
+    (a 95% interval), random deletion among them. A map wins only when its interval
+    lies below every other map's; else the answer is a tie. Returns the winner, or
+    None for a tie."""
+    maps = sorted((r for r in rows if r["method"] != "random"), key=lambda r: r["area"])
+    names = [r["method"] for r in maps]
+    if prediction is not None and prediction not in [*names, "tie"]:
+        raise CheckFailed(f"predict one of {names} or 'tie', not {prediction!r}")
+    for r in maps:
+        print(f"  {r['method']}: area {r['area']:.3f} ({r['low']:.3f}–{r['high']:.3f})")
+    best, rest = maps[0], maps[1:]
+    close = [r["method"] for r in rest if not intervals_apart(best, r)]
+    if close:
+        answer = "tie"
+        print(
+            f"Measured: {best['method']} has the smallest area, but its interval "
+            f"overlaps {', '.join(close)}'s: a tie, these images cannot order them."
+        )
+    else:
+        answer = best["method"]
+        print(f"Measured: {answer}, its interval below every other map's.")
+    if prediction is None:
+        print("You have not predicted yet: set your prediction and run the cell again.")
+    elif prediction == answer:
+        print("Your prediction was right.")
+    elif answer == "tie" and prediction in [best["method"], *close]:
+        print(
+            f"You predicted {prediction}: it is among those the measurement cannot "
+            "order, so it is neither confirmed nor refuted."
+        )
+    elif prediction == "tie":
+        print(
+            f"You predicted a tie: {answer}'s interval lies below every other map's, "
+            "so these images do order them."
+        )
+    else:
+        area = next(r["area"] for r in maps if r["method"] == prediction)
+        print(
+            f"You predicted {prediction}: its area, {area:.3f}, lies above "
+            f"{best['method']}'s interval. A larger area means the accuracy holds "
+            "longer while its patches go first: its order finds the evidence later."
+        )
+    return None if answer == "tie" else answer
 
 
 # ------------------------------------------------------------------------------
