@@ -1,4 +1,5 @@
-"""The seed's experiments, measured where every reader can repeat them (a 2-core CPU).
+"""The original project's experiments, measured where every reader can repeat them
+(a 2-core CPU).
 
     python scripts/experiments.py sweep             # each optimizer's learning rate
     python scripts/experiments.py ladder            # the ablation ladder, every rung
@@ -12,8 +13,8 @@ the test set (``--val-split 5000``), and appends one record to
 ``vit_core/results/cpu_ablation.json`` (sweep, ladder) or
 ``vit_core/results/cpu_models.json`` (written atomically). A run already recorded is
 skipped, so an interrupted experiment continues where it stopped. ``--device cuda
---epoch-scale 33`` runs the same rungs at the seed's length on a GPU, into another file
-(``--out``).
+--epoch-scale 33`` runs the same rungs at the original project's length on a GPU,
+into another file (``--out``).
 
 A time-budget run (``models`` without ``--epochs``) measures what the machine gives in
 that time, so it waits until the load average is below ``--max-load`` and refuses to
@@ -41,7 +42,8 @@ from vit_core.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN_IMAGES = 50_000
-# Rung 1: the seed's baseline. Each later rung adds one trick to the one before.
+# Rung 1: the original project's baseline. Each later rung adds one trick to the one
+# before.
 BASE = dict(
     model="vit_laptop_plain",
     batch_size=64,

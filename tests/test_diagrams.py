@@ -16,9 +16,6 @@ FIGURES = ROOT / "book" / "figures"
 # a Markdown image, ![alt](path), or a MyST {figure} / {image} directive
 IMAGE = re.compile(r"!\[(?P<alt>[^\]]*)\]\((?P<path>[^)\s]+)\)")
 DIRECTIVE = re.compile(r"\{(?:figure|image)\}\s+(?P<path>\S+)")
-# Drawn, but placed by the chapter 7 change that is in progress elsewhere: once
-# notebooks/07 shows it, the last test here fails until it is taken off this list.
-NOT_YET_PLACED = {"rollout.svg"}
 
 
 def figure_references(folder: str) -> list[tuple[str, str, Path]]:
@@ -62,10 +59,8 @@ def test_every_drawn_figure_is_shown_in_a_chapter():
     shown = {path.name for _, _, path in figure_references("notebooks")}
     drawn = {path.name for path in FIGURES.glob("*.svg")}
     assert drawn == {f"{name}.svg" for name in diagrams.DIAGRAMS}
-    unshown = drawn - shown - NOT_YET_PLACED
+    unshown = drawn - shown
     assert not unshown, f"figures no chapter shows: {sorted(unshown)}"
-    placed = NOT_YET_PLACED & shown
-    assert not placed, f"now shown, take off NOT_YET_PLACED: {sorted(placed)}"
 
 
 def test_vit_shapes_draws_the_registry_models_counts():

@@ -3,13 +3,13 @@
 import pytest
 
 from vit_core.course.ladder import (
+    claim_comparison,
     crossover_figure,
     crossover_rows,
     crossover_sentences,
     ladder_figure,
     ladder_rows,
     ladder_sentences,
-    seed_comparison,
     sweep_table,
 )
 
@@ -78,8 +78,8 @@ def test_sentences_call_a_gain_within_the_spread_no_effect():
     assert "cost accuracy" in text[2]
 
 
-def test_seed_comparison_puts_the_measured_total_beside_the_claim():
-    text = seed_comparison(ladder_rows(RECORDS, epochs=3))
+def test_claim_comparison_puts_the_measured_total_beside_the_claim():
+    text = claim_comparison(ladder_rows(RECORDS, epochs=3))
     assert "78.3% -> 84.2% (+5.9 points)" in text
     assert "51.00% -> 40.50% (-10.50 points)" in text
     assert "the best rung is 2" in text

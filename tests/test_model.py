@@ -58,7 +58,7 @@ def plain_vit_params(D: int, depth: int) -> int:
     return patch_embed + cls_and_positions + depth * block + final_norm_and_head
 
 
-# The seed's table said 1.3M for vit_tiny; the architecture has 2.69M.
+# The original project's table said 1.3M for vit_tiny; the architecture has 2.69M.
 @pytest.mark.parametrize(
     "name, dim, millions", [("vit_tiny", 192, 2.69), ("vit_small", 384, 10.70)]
 )

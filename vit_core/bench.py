@@ -3,8 +3,8 @@
 The comparisons, each timed in alternating rounds so that drift of the machine hits
 both sides alike:
 - ``pipeline``: our fast path (uint8 data on the device, batch augmentation, optional
-  bf16/compile) against the seed-style baseline (fp32, eager, batch 128, torchvision
-  DataLoader with per-image PIL transforms);
+  bf16/compile) against the original project's baseline (fp32, eager, batch 128,
+  torchvision DataLoader with per-image PIL transforms);
 - ``timm``: our model's training step against timm's VisionTransformer of the same
   configuration;
 - ``augment``: the cost of each augmentation on a batch;
@@ -109,8 +109,8 @@ def timed_rounds(
 
 
 class PILDataset(torch.utils.data.Dataset):
-    """The seed-style pipeline, the baseline of ``pipeline``: one PIL image at a time
-    through torchvision transforms."""
+    """The original project's pipeline, the baseline of ``pipeline``: one PIL image at
+    a time through torchvision transforms."""
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, train: bool = True):
         from torchvision import transforms as T

@@ -2,8 +2,8 @@
 device, augment in batches.
 
 The whole training set is 150 MB as uint8, so it fits on any GPU. Augmenting a whole
-batch at once on the device replaces the seed's per-image PIL pipeline, which is what
-made its 100 epochs take hours.
+batch at once on the device replaces the original project's per-image PIL pipeline,
+which is what made its 100 epochs take hours.
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ import torch.nn as nn
 from .model import VisionTransformer, ViTConfig
 from .resnet import ResNet8, ResNet18
 
-# Depth 6 and patch 4 are the seed's CIFAR-10 settings; widths and heads follow
-# ViT/DeiT's tiny and small. vit_base is ViT-B (12 layers) on 4x4 patches. Parameter
-# counts are computed, never typed: see `python -m vit_core.registry`.
+# Depth 6 and patch 4 are the original project's CIFAR-10 settings; widths and heads
+# follow ViT/DeiT's tiny and small. vit_base is ViT-B (12 layers) on 4x4 patches.
+# Parameter counts are computed, never typed: see `python -m vit_core.registry`.
 VIT_CONFIGS: dict[str, dict] = {
     "vit_tiny": dict(embed_dim=192, depth=6, num_heads=3),
     "vit_small": dict(embed_dim=384, depth=6, num_heads=6),

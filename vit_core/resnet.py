@@ -1,5 +1,5 @@
 """ResNets for CIFAR (3x3 stem, no max-pool): ResNet-18, the convolutional baseline
-the seed compares against, and ResNet-8, one sized for a laptop CPU."""
+the original project compares against, and ResNet-8, one sized for a laptop CPU."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ class ResNet(nn.Module):
 
 
 class ResNet18(ResNet):
-    """The seed's CNN baseline: 11.2M parameters."""
+    """The original project's CNN baseline: 11.2M parameters."""
 
     def __init__(self, **kwargs):
         super().__init__((64, 128, 256, 512), (2, 2, 2, 2), **kwargs)
