@@ -7,11 +7,12 @@
     python scripts/experiments.py ladder --epochs 30 --rungs 4 7 --seed 0 --eval-every 1
     python scripts/experiments.py models             # 15 minutes each, alone
     python scripts/experiments.py models --epochs 3 --models vit_tiny resnet18
+    python scripts/experiments.py distill --epochs 5 --teacher vit_laptop_hour
 
 Each run trains with ``vit_core.train`` on 45,000 training images, selects nothing on
 the test set (``--val-split 5000``), and appends one record to
-``vit_core/results/cpu_ablation.json`` (sweep, ladder) or
-``vit_core/results/cpu_models.json`` (written atomically). A run already recorded is
+``vit_core/results/cpu_ablation.json`` (sweep, ladder), ``cpu_models.json`` or
+``cpu_distill.json`` (written atomically). A run already recorded is
 skipped, so an interrupted experiment continues where it stopped. ``--device cuda
 --epoch-scale 33`` runs the same rungs at the original project's length on a GPU,
 into another file (``--out``).
@@ -79,6 +80,8 @@ MODELS = (
     "resnet18",
     "resnet8",
 )
+# Distillation's student: the plain CLS ViT of notebooks 1-4, at its hour's recipe.
+STUDENT = "vit_laptop_cls"
 # SGD's 0.3 was added when 0.1, the largest of the first three, won: a rate at the edge
 # of a sweep may not be the best one.
 SWEEP = {"sgd": (0.01, 0.03, 0.1, 0.3), "adamw": (5e-4, 1e-3, 2e-3)}
@@ -118,6 +121,9 @@ def run_name(r: dict) -> str:
     if r["kind"] == "models":
         length = f"t{r['budget']:g}" if r["budget"] else f"e{r['epochs']}"
         return f"models-{r['model']}-{length}-s{r['seed']}"
+    if r["kind"] == "distill":
+        taught = f"{Path(r['teacher']).stem}-{r['distill']}" if r["teacher"] else "none"
+        return f"distill-{taught}-e{r['epochs']}-s{r['seed']}"
     return f"{r['kind']}-r{r['rung']}-e{r['epochs']}-s{r['seed']}-lr{r['lr']:g}"
 
 
@@ -180,6 +186,7 @@ def run_and_record(path: Path, key: dict, cfg: TrainConfig, out: Path) -> None:
         "test_accuracy": summary["test_accuracy"],
         "val_accuracy": summary["val_accuracy"],
         "curve": curve(out / "metrics.jsonl"),
+        **teacher_cost(summary),
         **{
             k: summary[k]
             for k in (
@@ -197,6 +204,19 @@ def run_and_record(path: Path, key: dict, cfg: TrainConfig, out: Path) -> None:
         },
     }
     atomic_write_json(path, load(path) + [record])
+
+
+def teacher_cost(summary: dict) -> dict:
+    """The teacher's seconds, their share of the training time, and its milliseconds
+    per training image (the images the student saw, at the student's speed)."""
+    if "teacher_seconds" not in summary:
+        return {}
+    images = summary["img_per_s"] * summary["train_seconds"]
+    return {
+        "teacher_seconds": summary["teacher_seconds"],
+        "teacher_share": summary["teacher_share"],
+        "teacher_ms_per_image": round(1000 * summary["teacher_seconds"] / images, 4),
+    }
 
 
 def expected_seconds(cfg: TrainConfig, records: list[dict], val_split: int) -> float:
@@ -272,13 +292,38 @@ def models_plan(args) -> list:
     ]
 
 
+def distill_plan(args) -> list:
+    """Equal epochs, each seed twice: without a teacher, and with ``--teacher``'s
+    labels (``--distill``; hard through a distillation token, DeiT's best)."""
+    taught = dict(teacher=args.teacher, distill=args.distill)
+    arms = [({"teacher": None, "distill": None}, {}), (taught, taught)]
+    return [
+        (
+            {"kind": "distill", **key},
+            make_config(
+                "plain-hour",
+                model=STUDENT,
+                time_budget=None,
+                epochs=scale(args, args.epochs),
+                seed=s,
+                quiet=True,
+                distilled=bool(change) and args.distill == "hard",
+                **change,
+                **common(args),
+            ),
+        )
+        for key, change in arms
+        for s in ([args.seed] if args.seed is not None else args.seeds)
+    ]
+
+
 def scale(args, epochs: int) -> int:
     return max(1, round(epochs * args.epoch_scale))
 
 
 def parse(argv) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("experiment", choices=["sweep", "ladder", "models"])
+    p.add_argument("experiment", choices=["sweep", "ladder", "models", "distill"])
     p.add_argument(
         "--rungs", type=int, nargs="+", default=list(range(1, len(RUNGS) + 1))
     )
@@ -290,6 +335,8 @@ def parse(argv) -> argparse.Namespace:
         "--epochs", type=int, help="default: 3 (ladder); models: a time budget"
     )
     p.add_argument("--budget", type=float, default=900.0, help="seconds (models)")
+    p.add_argument("--teacher", help="distill: a checkpoint or a shipped name")
+    p.add_argument("--distill", choices=["hard", "soft"], default="hard")
     p.add_argument(
         "--epoch-scale", type=float, default=1.0, help="multiply every length"
     )
@@ -305,7 +352,9 @@ def parse(argv) -> argparse.Namespace:
     p.add_argument("--max-load", type=float, default=0.5, help="for time budgets")
     p.add_argument("--patience", type=float, default=900.0, help="seconds to wait")
     p.add_argument(
-        "--out", help="default: vit_core/results/cpu_ablation.json or cpu_models.json"
+        "--out",
+        help="default: vit_core/results/cpu_ablation.json, cpu_models.json or "
+        "cpu_distill.json",
     )
     p.add_argument("--runs", default=str(ROOT / "runs" / "experiments"))
     p.add_argument("--dry-run", action="store_true", help="print the plan and stop")
@@ -314,7 +363,11 @@ def parse(argv) -> argparse.Namespace:
     args.seeds = args.seeds or ([0] if models else [0, 1])
     if args.experiment == "ladder" and args.epochs is None:
         args.epochs = 3
-    name = "cpu_models.json" if models else "cpu_ablation.json"
+    if args.experiment == "distill" and (args.teacher is None or args.epochs is None):
+        p.error("distill compares at equal epochs: give --teacher and --epochs")
+    name = {"models": "cpu_models.json", "distill": "cpu_distill.json"}.get(
+        args.experiment, "cpu_ablation.json"
+    )
     args.out = Path(args.out or RESULTS_DIR / name)
     return args
 
@@ -326,6 +379,7 @@ def main(argv=None) -> None:
         "sweep": lambda: sweep_plan(args),
         "ladder": lambda: ladder_plan(args, records),
         "models": lambda: models_plan(args),
+        "distill": lambda: distill_plan(args),
     }[args.experiment]()
     done = {run_name(r) for r in records}
     todo = [(k, c) for k, c in todo if run_name(identity(k, c)) not in done]

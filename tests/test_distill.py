@@ -235,3 +235,10 @@ def test_a_bad_teacher_is_named_in_one_line(tiny_cifar, tmp_path):
     avg = argv("--debug --quiet --data-dir", tiny_cifar, "--out", tmp_path / "c")
     avg += argv("--model vit_laptop --distilled")
     assert "pool='cls'" in one_line_error(avg)
+
+
+def test_a_shipped_model_teaches_by_its_name():
+    cfg = TrainConfig(teacher="vit_laptop_hour", distill="hard")
+    teacher = load_teacher(cfg, tiny_vit(distilled=True), torch.device("cpu"))
+    assert teacher.two_heads and teacher.record["model"] == "vit_laptop"
+    assert teacher.record["checkpoint"] == "vit_laptop_hour"

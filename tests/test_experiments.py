@@ -1,11 +1,13 @@
 """scripts/experiments.py on a tiny fake CIFAR-10: plans, records, skips what is done,
-and refuses a time-budget run on a busy machine."""
+refuses a time-budget run on a busy machine, and pairs runs with and without a
+teacher."""
 
 import importlib.util
 import json
 
 import pytest
 from conftest import ROOT, argv
+from test_distill import save_teacher
 
 spec = importlib.util.spec_from_file_location(
     "experiments", ROOT / "scripts" / "experiments.py"
@@ -87,3 +89,26 @@ def test_a_time_budget_run_refuses_a_busy_machine(tmp_path, tiny_cifar):
             "models --models resnet8 --budget 5 --max-load 0 --patience 0",
         )
     assert not (tmp_path / "records.json").exists()
+
+
+def test_distillation_pairs_each_seed_with_and_without_the_teacher(
+    tmp_path, tiny_cifar
+):
+    teacher = save_teacher(tmp_path / "teacher.safetensors")
+    words = "distill --epochs 1 --seed 0 --teacher"
+    plain, taught = run(tmp_path, tiny_cifar, words, teacher)
+    assert FIELDS <= set(plain) and FIELDS <= set(taught)
+    assert plain["epochs"] == taught["epochs"] == 1 and plain["seed"] == taught["seed"]
+    assert plain["teacher"] is None and "teacher_seconds" not in plain
+    assert (taught["teacher"], taught["distill"]) == (str(teacher), "hard")
+    # hard distillation trains the distillation token's head on the teacher's labels
+    assert taught["recipe"]["distilled"] and not plain["recipe"]["distilled"]
+    assert 0 < taught["teacher_share"] < 1 and taught["teacher_ms_per_image"] > 0
+    assert experiments.run_name(taught) == "distill-teacher-hard-e1-s0"
+
+
+def test_distillation_needs_a_teacher_and_a_length(capsys):
+    for words in ("distill --epochs 2", "distill --teacher vit_laptop_hour"):
+        with pytest.raises(SystemExit):
+            experiments.parse(argv(words))
+        assert "give --teacher and --epochs" in capsys.readouterr().err

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from .checkpoint import checkpoint_paths, load_checkpoint
 from .data import CLASSES
 from .errors import CheckpointError
+from .pretrained import resolve_checkpoint
 
 SOFT_ALPHA = 0.5  # the weight of the teacher's term in soft distillation, as DeiT
 
@@ -81,17 +82,18 @@ class Teacher:
 
 
 def load_teacher(cfg, student: nn.Module, device: torch.device) -> Teacher | None:
-    """The teacher that ``cfg.teacher`` names (None without one), checked to predict
-    the data set's classes."""
+    """The teacher that ``cfg.teacher`` names (a checkpoint, a run folder or a shipped
+    name; None without one), checked to predict the data set's classes."""
     if cfg.teacher is None:
         return None
-    weights, _ = checkpoint_paths(cfg.teacher)
+    path = resolve_checkpoint(cfg.teacher)
+    weights, _ = checkpoint_paths(path)
     if not weights.is_file():
         raise CheckpointError(
             f"--teacher {cfg.teacher}: there is no checkpoint there ({weights} is "
             "missing)"
         )
-    model, card = load_checkpoint(cfg.teacher, device)
+    model, card = load_checkpoint(path, device)
     model.requires_grad_(False)
     with torch.no_grad():
         classes = model(torch.zeros(1, 3, 32, 32, device=device)).shape[-1]
