@@ -95,6 +95,22 @@ def test_resnet8_is_a_laptop_sized_cnn():
     assert resnet8(torch.randn(2, 3, 32, 32)).shape == (2, 10)
 
 
+def test_airnet_is_the_cheap_cnn_teacher():
+    airnet, resnet18 = create_model("airnet"), create_model("resnet18")
+    # the reason it teaches: a fraction of ResNet-18's compute per image
+    assert flops_per_image(airnet) < flops_per_image(resnet18) / 4
+    assert airnet(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    # each 3x3 conv starts as the identity on its first in-channels (airbench)
+    w = airnet.groups[1].conv2.weight
+    assert torch.equal(w[:, :, 1, 1], torch.eye(w.shape[0]))
+    assert w[:, :, 0].abs().sum() == 0
+
+
+def test_airnet_rejects_the_wrong_image_size():
+    with pytest.raises(ValueError, match="32"):
+        create_model("airnet")(torch.randn(1, 3, 28, 28))
+
+
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_every_named_model_classifies_a_batch(name):
     if name == "vit_base":

@@ -6,6 +6,7 @@ from dataclasses import fields
 
 import torch.nn as nn
 
+from .airnet import AirNet
 from .model import VisionTransformer, ViTConfig
 from .resnet import ResNet8, ResNet18
 
@@ -42,7 +43,7 @@ VIT_CONFIGS["vit_laptop_cls"] = {
     "pool": "cls",
     "pos_embed": "learned",
 }
-OTHER_MODELS = {"resnet18": ResNet18, "resnet8": ResNet8}
+OTHER_MODELS = {"airnet": AirNet, "resnet18": ResNet18, "resnet8": ResNet8}
 MODEL_NAMES = sorted(VIT_CONFIGS) + sorted(OTHER_MODELS)
 _VIT_FIELDS = {f.name for f in fields(ViTConfig)}
 
