@@ -7,7 +7,8 @@
     python scripts/experiments.py ladder --epochs 30 --rungs 4 7 --seed 0 --eval-every 1
     python scripts/experiments.py models             # 15 minutes each, alone
     python scripts/experiments.py models --epochs 3 --models vit_tiny resnet18
-    python scripts/experiments.py distill --epochs 5 --teacher vit_laptop_hour
+    python scripts/experiments.py distill --epochs 5 --teacher airnet_teacher
+    python scripts/experiments.py distill --budget 450 --teacher airnet_teacher
 
 Each run trains with ``vit_core.train`` on 45,000 training images, selects nothing on
 the test set (``--val-split 5000``), and appends one record to
@@ -17,9 +18,9 @@ skipped, so an interrupted experiment continues where it stopped. ``--device cud
 --epoch-scale 33`` runs the same rungs at the original project's length on a GPU,
 into another file (``--out``).
 
-A time-budget run (``models`` without ``--epochs``) measures what the machine gives in
-that time, so it waits until the load average is below ``--max-load`` and refuses to
-start beside other work.
+A time-budget run (``models`` without ``--epochs``, ``distill --budget``) measures
+what the machine gives in that time, so it waits until the load average is below
+``--max-load`` and refuses to start beside other work.
 """
 
 from __future__ import annotations
@@ -123,7 +124,8 @@ def run_name(r: dict) -> str:
         return f"models-{r['model']}-{length}-s{r['seed']}"
     if r["kind"] == "distill":
         taught = f"{Path(r['teacher']).stem}-{r['distill']}" if r["teacher"] else "none"
-        return f"distill-{taught}-e{r['epochs']}-s{r['seed']}"
+        length = f"t{r['budget']:g}" if r["budget"] else f"e{r['epochs']}"
+        return f"distill-{taught}-{length}-s{r['seed']}"
     return f"{r['kind']}-r{r['rung']}-e{r['epochs']}-s{r['seed']}-lr{r['lr']:g}"
 
 
@@ -269,11 +271,7 @@ def ladder_plan(args, records: list[dict]) -> list:
 
 def models_plan(args) -> list:
     """Equal wall time (the laptop preset's 15 minutes), or equal epochs."""
-    length = (
-        {"epochs": scale(args, args.epochs), "time_budget": None}
-        if args.epochs
-        else {"time_budget": args.budget}
-    )
+    length = run_length(args)
     return [
         (
             {"kind": "models"},
@@ -292,9 +290,18 @@ def models_plan(args) -> list:
     ]
 
 
+def run_length(args) -> dict:
+    """Equal epochs (``--epochs``), or else equal wall time (``--budget``)."""
+    if args.epochs:
+        return {"epochs": scale(args, args.epochs), "time_budget": None}
+    return {"time_budget": args.budget}
+
+
 def distill_plan(args) -> list:
-    """Equal epochs, each seed twice: without a teacher, and with ``--teacher``'s
-    labels (``--distill``; hard through a distillation token, DeiT's best)."""
+    """Equal epochs or equal wall time, on the same seeds: without a teacher, and
+    with ``--teacher``'s labels (``--distill``; hard through a distillation token,
+    DeiT's best). At equal time the teacher's forward passes count inside the
+    student's budget."""
     taught = dict(teacher=args.teacher, distill=args.distill)
     arms = [({"teacher": None, "distill": None}, {}), (taught, taught)]
     return [
@@ -303,8 +310,7 @@ def distill_plan(args) -> list:
             make_config(
                 "plain-hour",
                 model=STUDENT,
-                time_budget=None,
-                epochs=scale(args, args.epochs),
+                **run_length(args),
                 seed=s,
                 quiet=True,
                 distilled=bool(change) and args.distill == "hard",
@@ -334,7 +340,9 @@ def parse(argv) -> argparse.Namespace:
     p.add_argument(
         "--epochs", type=int, help="default: 3 (ladder); models: a time budget"
     )
-    p.add_argument("--budget", type=float, default=900.0, help="seconds (models)")
+    p.add_argument(
+        "--budget", type=float, help="seconds: models (default 900), distill"
+    )
     p.add_argument("--teacher", help="distill: a checkpoint or a shipped name")
     p.add_argument("--distill", choices=["hard", "soft"], default="hard")
     p.add_argument(
@@ -363,8 +371,15 @@ def parse(argv) -> argparse.Namespace:
     args.seeds = args.seeds or ([0] if models else [0, 1])
     if args.experiment == "ladder" and args.epochs is None:
         args.epochs = 3
-    if args.experiment == "distill" and (args.teacher is None or args.epochs is None):
-        p.error("distill compares at equal epochs: give --teacher and --epochs")
+    if args.experiment == "distill" and (
+        args.teacher is None or (args.epochs is None) == (args.budget is None)
+    ):
+        p.error(
+            "distill compares at equal epochs or equal time: give --teacher and "
+            "one of --epochs N and --budget SECONDS"
+        )
+    if models and args.budget is None:
+        args.budget = 900.0
     name = {"models": "cpu_models.json", "distill": "cpu_distill.json"}.get(
         args.experiment, "cpu_ablation.json"
     )

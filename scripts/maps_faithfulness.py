@@ -3,6 +3,8 @@ first test images, for the checkpoint the chapters study.
 
     python scripts/maps_faithfulness.py                # 200 images, about a minute
     python scripts/maps_faithfulness.py --images 50 --out /tmp/maps.json
+    python scripts/maps_faithfulness.py --model vit_laptop_cls_e5_taught \
+        --out vit_core/results/maps_vit_laptop_cls_e5_taught.json
 
 Writes ``vit_core/results/maps_faithfulness.json`` (atomically):
 
@@ -12,6 +14,8 @@ Writes ``vit_core/results/maps_faithfulness.json`` (atomically):
 - the parameter-randomisation check (Adebayo et al. 2018, "Sanity checks for
   saliency maps"): the blocks re-initialised from the top down, and the rank
   correlation of each map with the trained model's;
+- each map's area minus random deletion's, paired on the images, with its interval:
+  a measure that can be compared between two models of different accuracy;
 - how distinct the heads of a layer are: the mean correlation between two heads' CLS
   rows on the same image, and on two different images (the control);
 - the rollout's and raw attention's share on the image border against the border's
@@ -75,10 +79,11 @@ def bootstrap(values: torch.Tensor, resamples: int, seed: int) -> list[float]:
 
 
 def randomised_from_top(model, blocks: int, seed: int):
-    """A copy of the model, its head and top ``blocks`` blocks re-initialised."""
+    """A copy of the model, its heads and top ``blocks`` blocks re-initialised."""
     torch.manual_seed(seed)
     out = copy.deepcopy(model)
-    for part in [out.head, *list(out.blocks)[len(out.blocks) - blocks :]]:
+    heads = [h for h in (out.head, out.head_dist) if h is not None]
+    for part in [*heads, *list(out.blocks)[len(out.blocks) - blocks :]]:
         for m in part.modules():
             if hasattr(m, "reset_parameters"):
                 m.reset_parameters()
@@ -143,7 +148,7 @@ def measure(model, images, labels, step, seeds, resamples) -> dict:
         for s in range(seeds)
     ]
     hits["random"] = torch.stack(rand).float().mean(dim=0)
-    deletion = {}
+    deletion, chance = {}, per_image_area(hits["random"])
     for i, m in enumerate(METHODS):
         areas = per_image_area(hits[m])
         deletion[m] = {
@@ -151,6 +156,10 @@ def measure(model, images, labels, step, seeds, resamples) -> dict:
             "area_95": bootstrap(areas, resamples, seed=i),
             "curve": hits[m].float().mean(dim=0).tolist(),
         }
+        if m != "random":  # paired on the images: comparable across models
+            gap = areas - chance
+            deletion[m]["vs_random"] = gap.mean().item()
+            deletion[m]["vs_random_95"] = bootstrap(gap, resamples, seed=10 + i)
     deletion["random"]["area_per_seed"] = [
         per_image_area(h).mean().item() for h in rand
     ]

@@ -587,6 +587,58 @@ def test_masked_image_check_names_the_mistakes():
 
 
 # Predict, then check
+# ---- 10
+def test_prefix_tokens_names_the_order_mistakes():
+    def prefix(x, cls, dist, order=("cls", "dist", "x")):
+        parts = {"cls": cls, "dist": dist}
+        return torch.cat(
+            [parts[p].expand(len(x), -1, -1) if p in parts else x for p in order], 1
+        )
+
+    assert checks.check_prefix_tokens(prefix)
+    for order, words in [
+        (("dist", "cls", "x"), "swapped"),
+        (("x", "cls", "dist"), "patches come first"),
+    ]:
+        fails(
+            checks.check_prefix_tokens,
+            lambda x, c, d, order=order: prefix(x, c, d, order),
+            words,
+        )
+    fails(checks.check_prefix_tokens, lambda x, c, d: x, "wrong output shape")
+
+
+def test_hard_distillation_names_the_usual_slips():
+    def hard(cls, dist, y, t, w=0.5):
+        return w * F.cross_entropy(cls, y) + w * F.cross_entropy(dist, t.argmax(-1))
+
+    assert checks.check_hard_distillation(hard)
+    check = checks.check_hard_distillation
+    fails(check, lambda c, d, y, t: hard(c, d, y, t, 1.0), "twice the loss")
+    fails(check, lambda c, d, y, t: hard(d, c, y, t), "swapped")
+
+    def soft(c, d, y, t):
+        return 0.5 * F.cross_entropy(c, y) + 0.5 * F.cross_entropy(d, t.softmax(-1))
+
+    fails(check, soft, "soft distillation")
+    fails(check, lambda c, d, y, t: F.cross_entropy(c, y), "expected")
+
+
+def test_reveal_equal_time_reads_the_rows_of_its_length(capsys):
+    from vit_core.course.checks.distill import reveal_equal_time
+
+    rows = [
+        {"length": "5 epochs", "taught": True, "test": 75.0, "spread": 0.1},
+        {"length": "7.5 min", "taught": False, "test": 72.0, "spread": 0.3},
+        {"length": "7.5 min", "taught": True, "test": 71.0, "spread": 0.2},
+    ]
+    assert reveal_equal_time("taught", rows, "7.5 min") == "untaught"
+    assert "says otherwise" in capsys.readouterr().out
+    rows[1]["spread"] = 1.5
+    assert reveal_equal_time("tie", rows, "7.5 min") is None
+    assert "Your prediction was right" in capsys.readouterr().out
+
+
 def test_reveal_names_a_winner_only_beyond_the_noise(capsys):
     assert checks.reveal("a", ["a", "b"], {"a": 30.0, "b": 20.0}, 5.0) == "a"
     assert "Your prediction was right" in capsys.readouterr().out

@@ -6,11 +6,13 @@ import distill_table
 import pytest
 
 
-def run(seed, test, teacher=None, epochs=5):
+def run(seed, test, teacher=None, epochs=5, budget=None):
     record = {
         "teacher": teacher,
         "distill": "hard" if teacher else None,
         "epochs": epochs,
+        "budget": budget,
+        "epochs_run": epochs if budget is None else epochs / (2 if teacher else 1),
         "seed": seed,
         "test_accuracy": test,
         "val_accuracy": test - 0.01,
@@ -46,3 +48,38 @@ def test_the_table_shows_every_arm_or_says_what_to_run():
     assert "60.00%" in html and "70.00%" in html and "t (hard)" in html
     assert "+10.00 points" in html
     assert "scripts/experiments.py distill" in distill_table.distill_table([])
+
+
+def test_equal_time_rows_are_compared_with_their_own_untaught_row():
+    records = [run(0, 0.60), run(0, 0.70, "t")]
+    records += [run(0, 0.62, budget=450, epochs=100), run(0, 0.61, "t", 100, 450)]
+    rows = distill_table.arms(records)
+    assert [(r["length"], r["taught"]) for r in rows] == [
+        ("5 epochs", False),
+        ("5 epochs", True),
+        ("7.5 min", False),
+        ("7.5 min", True),
+    ]
+    assert rows[3]["epochs_run"] == 50 and rows[2]["epochs_run"] == 100
+    epochs, minutes = distill_table.verdicts(rows)
+    assert "At 5 epochs" in epochs and "+10.00 points" in epochs
+    assert "At 7.5 min" in minutes and "-1.00 points" in minutes
+
+
+def maps_record(gap, low, high):
+    entry = {"vs_random": gap, "vs_random_95": [low, high]}
+    return {"deletion": {m: entry for m in distill_table.MAP_METHODS}}
+
+
+def test_the_students_maps_differ_only_beyond_both_intervals():
+    apart = {
+        "untaught": maps_record(-0.05, -0.07, -0.03),
+        "taught": maps_record(-0.12, -0.15, -0.09),
+    }
+    assert {r["lower"] for r in distill_table.map_gaps(apart)} == {"taught"}
+    assert "taught student's CLS attention" in distill_table.maps_reading(apart)
+    overlapping = {**apart, "taught": maps_record(-0.06, -0.09, -0.04)}
+    assert {r["lower"] for r in distill_table.map_gaps(overlapping)} == {None}
+    assert "does not show" in distill_table.maps_reading(overlapping)
+    html = distill_table.maps_comparison(apart)
+    assert "-0.120 (-0.150 to -0.090)" in html and "rollout" in html

@@ -107,8 +107,26 @@ def test_distillation_pairs_each_seed_with_and_without_the_teacher(
     assert experiments.run_name(taught) == "distill-teacher-hard-e1-s0"
 
 
-def test_distillation_needs_a_teacher_and_a_length(capsys):
-    for words in ("distill --epochs 2", "distill --teacher vit_laptop_hour"):
+def test_distillation_at_equal_time_counts_the_teacher_inside_the_budget(
+    tmp_path, tiny_cifar
+):
+    teacher = save_teacher(tmp_path / "teacher.safetensors")
+    words = "distill --budget 2 --seed 0 --max-load 1000 --teacher"
+    plain, taught = run(tmp_path, tiny_cifar, words, teacher)
+    for r in (plain, taught):
+        assert r["budget"] == r["recipe"]["time_budget"] == 2
+        # the clock that ends the run includes the teacher's forward passes
+        assert r["train_seconds"] < 2 + 1.5
+    assert taught["teacher_seconds"] < taught["train_seconds"]
+    assert experiments.run_name(taught) == "distill-teacher-hard-t2-s0"
+
+
+def test_distillation_needs_a_teacher_and_one_length(capsys):
+    for words in (
+        "distill --epochs 2",
+        "distill --teacher vit_laptop_hour",
+        "distill --teacher vit_laptop_hour --epochs 2 --budget 60",
+    ):
         with pytest.raises(SystemExit):
             experiments.parse(argv(words))
-        assert "give --teacher and --epochs" in capsys.readouterr().err
+        assert "one of --epochs N and --budget SECONDS" in capsys.readouterr().err

@@ -31,13 +31,14 @@ IDEAS = [
     ("attention maps", "heads, rollout,\nclass-specific", 7),
     ("explorer", "maps in the browser,\na deletion test", 8),
     ("where next", "Swin, DeiT, MAE,\nPVT, CCT", 9),
+    ("distillation", "a CNN teacher,\na second token", 10),
 ]
 # The course's four parts, by chapter, with their colours.
 PARTS = [
     ("build the model", range(0, 5), "#dbe9f6"),
     ("train it", range(5, 7), "#fde2c8"),
     ("look inside", range(7, 9), "#d9f0d3"),
-    ("go further", range(9, 10), "#e8dff5"),
+    ("go further", range(9, 11), "#e8dff5"),
 ]
 COLUMNS = 4
 
@@ -55,7 +56,9 @@ def _place(i: int) -> tuple[float, float]:
 
 
 def draw() -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(11, 6.2))
+    rows = -(-len(IDEAS) // COLUMNS)
+    legend = -rows * 2.2 + 0.85  # the parts' legend, under the last row
+    fig, ax = plt.subplots(figsize=(11, 6.2 + (rows - 3) * 1.95))
     width, height = 2.5, 1.45
     places = [_place(i) for i in range(len(IDEAS))]
     for (idea, adds, chapter), (x, y) in zip(IDEAS, places):
@@ -93,7 +96,7 @@ def draw() -> plt.Figure:
     for i, (name, _, colour) in enumerate(PARTS):
         ax.add_patch(
             FancyBboxPatch(
-                (i * 2.6 - 1.25, -5.75),
+                (i * 2.6 - 1.25, legend),
                 0.35,
                 0.3,
                 boxstyle="square,pad=0",
@@ -101,9 +104,9 @@ def draw() -> plt.Figure:
                 edgecolor="#444444",
             )
         )
-        ax.text(i * 2.6 - 0.75, -5.6, name, va="center", size=10)
+        ax.text(i * 2.6 - 0.75, legend + 0.15, name, va="center", size=10)
     ax.set_xlim(-1.5, 3 * 3.2 + 1.5)
-    ax.set_ylim(-6.0, 1.0)
+    ax.set_ylim(legend - 0.25, 1.0)
     ax.set_aspect("equal")
     ax.axis("off")
     fig.tight_layout()

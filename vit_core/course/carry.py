@@ -73,6 +73,8 @@ STAND_INS = {
     checks.check_patch_merging: reference.patch_merge,
     checks.check_sharpness_table: explorer_reference.sharpness_table,
     checks.check_masked_image: explorer_reference.masked_image,
+    checks.check_prefix_tokens: reference.prefix_tokens,
+    checks.check_hard_distillation: reference.hard_distillation,
 }
 
 

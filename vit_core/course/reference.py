@@ -200,3 +200,17 @@ def window_partition(x, ws):
 def patch_merge(x):
     corners = [x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 1::2]]
     return torch.cat(corners, dim=-1)
+
+
+# 10: distillation
+def prefix_tokens(x, cls_token, dist_token):
+    B = x.shape[0]
+    cls, dist = cls_token.expand(B, -1, -1), dist_token.expand(B, -1, -1)
+    return torch.cat([cls, dist, x], dim=1)  # (B, 2 + N, D)
+
+
+def hard_distillation(cls_logits, dist_logits, labels, teacher_logits):
+    teacher_class = teacher_logits.argmax(dim=-1)  # (B,)
+    label_loss = F.cross_entropy(cls_logits, labels)
+    teacher_loss = F.cross_entropy(dist_logits, teacher_class)
+    return 0.5 * label_loss + 0.5 * teacher_loss

@@ -15,8 +15,9 @@ The checks never change the global random state: they draw their inputs from the
 generator.
 
 One module a chapter (``patches``, ``attention``, ``blocks``, ``vit``, ``recipe``,
-``training``, ``maps``, ``where_next``) and the machinery they share (``common``: the
-failure, the wrapper, the tensor helpers and the predict-then-check reveals).
+``training``, ``maps``, ``where_next``, ``distill``) and the machinery they share
+(``common``: the failure, the wrapper, the tensor helpers and the predict-then-check
+reveals).
 """
 
 from .attention import check_attention, check_softmax
@@ -28,6 +29,7 @@ from .common import accuracy_noise as accuracy_noise
 from .common import reveal as reveal
 from .common import reveal_ladder as reveal_ladder
 from .common import reveal_models as reveal_models
+from .distill import check_hard_distillation, check_prefix_tokens
 from .maps import (
     check_masked_image,
     check_mean_distance,
@@ -64,4 +66,6 @@ __all__ = [
     "check_mean_distance",
     "check_sharpness_table",
     "check_masked_image",
+    "check_prefix_tokens",
+    "check_hard_distillation",
 ]
