@@ -1,13 +1,16 @@
 """AirNet: the convnet of Keller Jordan's airbench94 (Jordan 2024, "94% on CIFAR-10 in
-3.29 seconds on a single GPU"), the fastest-training CIFAR-10 network we know of. It
-is the course's distillation teacher: about ten times cheaper per image than ResNet-18,
-so it trains in minutes on a laptop CPU instead of a day.
+3.29 seconds on a single GPU"). It is the course's distillation teacher: under a
+quarter of ResNet-18's compute per image (``python -m vit_core.registry`` prints both),
+so it trains on a laptop CPU in half an hour (the airnet_teacher card) where ResNet-18
+would need many hours.
 
 Kept from airbench94: a 2x2 stem conv, three groups of (conv, max-pool, BatchNorm,
 GELU, conv, BatchNorm, GELU) at widths 64, 256, 256, a final 3x3 max-pool, a bias-free
 head scaled by 1/9, identity-initialized convolutions and BatchNorm's fast momentum.
-Left out: the data-dependent whitening init of the stem, which only the airbench
-trainer knows how to do; the stem here is learned like every other layer.
+Left out: the data-dependent whitening init of the stem (learned here like every other
+layer) and airbench's training tricks (lookahead, a larger rate for BatchNorm biases,
+test-time translations): the recipe is this trainer's, the ``teacher`` preset, and
+it reaches less than airbench's 94% (its card).
 """
 
 from __future__ import annotations
