@@ -7,7 +7,8 @@ import shlex
 import pytest
 
 from vit_core.checkpoint import start_run_folder
-from vit_core.config import PRESETS, RUN_FIELDS, TrainConfig, make_config, parse_args
+from vit_core.cli import build_parser, parse_args
+from vit_core.config import PRESETS, RUN_FIELDS, TrainConfig, make_config
 
 
 def test_flags_override_the_preset_and_the_preset_overrides_the_defaults():
@@ -112,7 +113,6 @@ def test_resume_takes_the_folders_config_and_refuses_a_new_recipe(tmp_path):
 
 
 def test_every_field_has_a_flag():
-    from vit_core.config import build_parser
 
     flags = {a.dest for a in build_parser()._actions}
     assert {f.name for f in dataclasses.fields(TrainConfig)} - flags == {"argv"}

@@ -8,7 +8,7 @@ import torch
 from conftest import argv
 from safetensors.torch import load_file
 
-from vit_core.config import parse_args
+from vit_core.cli import parse_args
 from vit_core.data import DeviceLoader
 from vit_core.evaluate import evaluate
 from vit_core.optim import Combined, Muon, build_optimizer, orthogonalize

@@ -22,11 +22,11 @@ import torch.nn.functional as F
 
 from . import checkpoint as ckpt
 from . import runlock, runlog
+from .cli import parse_args
 from .config import (
     DEBUG_TEST,
     DEBUG_TRAIN,
     TrainConfig,
-    parse_args,
     read_run_config,
 )
 from .data import DeviceLoader, load_cifar10, split_validation
