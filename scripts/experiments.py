@@ -9,6 +9,8 @@
     python scripts/experiments.py models --epochs 3 --models vit_tiny resnet18
     python scripts/experiments.py distill --epochs 5 --teacher airnet_teacher
     python scripts/experiments.py distill --budget 450 --teacher airnet_teacher
+    python scripts/experiments.py distill --epochs 5 --teacher airnet_teacher \
+        --teacher-cache
 
 Each run trains with ``vit_core.train`` on 45,000 training images, selects nothing on
 the test set (``--val-split 5000``), and appends one record to
@@ -124,6 +126,7 @@ def run_name(r: dict) -> str:
         return f"models-{r['model']}-{length}-s{r['seed']}"
     if r["kind"] == "distill":
         taught = f"{Path(r['teacher']).stem}-{r['distill']}" if r["teacher"] else "none"
+        taught += "-cache" if r.get("teacher_cache") else ""
         length = f"t{r['budget']:g}" if r["budget"] else f"e{r['epochs']}"
         return f"distill-{taught}-{length}-s{r['seed']}"
     return f"{r['kind']}-r{r['rung']}-e{r['epochs']}-s{r['seed']}-lr{r['lr']:g}"
@@ -301,8 +304,9 @@ def distill_plan(args) -> list:
     """Equal epochs or equal wall time, on the same seeds: without a teacher, and
     with ``--teacher``'s labels (``--distill``; hard through a distillation token,
     DeiT's best). At equal time the teacher's forward passes count inside the
-    student's budget."""
+    student's budget, as does the one pass of ``--teacher-cache``."""
     taught = dict(teacher=args.teacher, distill=args.distill)
+    taught |= {"teacher_cache": True} if args.teacher_cache else {}
     arms = [({"teacher": None, "distill": None}, {}), (taught, taught)]
     return [
         (
@@ -345,6 +349,11 @@ def parse(argv) -> argparse.Namespace:
     )
     p.add_argument("--teacher", help="distill: a checkpoint or a shipped name")
     p.add_argument("--distill", choices=["hard", "soft"], default="hard")
+    p.add_argument(
+        "--teacher-cache",
+        action="store_true",
+        help="distill: the teacher's logits of the clean images, computed once",
+    )
     p.add_argument(
         "--epoch-scale", type=float, default=1.0, help="multiply every length"
     )

@@ -12,6 +12,7 @@ from test_train import fast_run, metrics, read
 from vit_core.attention import pooled
 from vit_core.checkpoint import load_checkpoint, save_checkpoint
 from vit_core.config import TrainConfig
+from vit_core.data import DeviceLoader, normalize
 from vit_core.distill import (
     Teacher,
     hard_distillation_loss,
@@ -151,6 +152,37 @@ def test_the_teacher_sees_the_students_mixed_batch_without_gradients(mode):
     )
 
 
+class StopWatch:
+    """The training clock's interface, counting its starts."""
+
+    def __init__(self):
+        self.starts, self.total = 0, 0.0
+
+    def start(self):
+        self.starts += 1
+
+    def stop(self):
+        self.total += 1.5
+        return self.total
+
+
+def test_a_teacher_cache_looks_up_each_images_clean_logits_after_one_pass():
+    images = torch.randint(0, 256, (1100, 3, 32, 32), dtype=torch.uint8)
+    loader = DeviceLoader(images, torch.zeros(1100, dtype=torch.long), 64, "cpu", True)
+    recorder, clock = Recorder().eval(), StopWatch()
+    teacher = Teacher(recorder.requires_grad_(False), "hard", 3.0, True, {})
+    assert teacher.cache_logits(loader, clock, batch=500) == 1.5  # the clock's total
+    assert clock.starts == 1 and len(recorder.seen) == 3  # 1,100 images in 500s
+    assert teacher.record["cache"]["images"] == 1100 and teacher.seconds > 0
+    seconds = teacher.seconds
+    for x, _ in loader:  # cropped and flipped: the cache answers for the clean image
+        clean = normalize(images[loader.batch_index])
+        with torch.no_grad():
+            expected = recorder.proj(clean.flatten(1))
+        torch.testing.assert_close(teacher.logits(x), expected)
+    assert len(recorder.seen) == 3 and teacher.seconds == seconds  # no more passes
+
+
 def save_teacher(path, **options):
     model = tiny_vit(**options)
     card = {
@@ -202,6 +234,21 @@ def test_a_distilled_run_records_its_teacher_and_resumes_with_it(
     assert (model.dist_token is not None) == (head == "head_dist")
 
 
+def test_a_cached_teacher_run_counts_its_one_pass_and_records_it(tiny_cifar, tmp_path):
+    teacher = save_teacher(tmp_path / "teacher.safetensors")
+    run = tmp_path / "run"
+    flags = f"{TINY_FLAGS} --distilled --epochs 2 --batch-size 64 --teacher-cache"
+    flags += " --mixup-alpha 0 --cutmix-alpha 0"
+    fast_run(tiny_cifar, run, f"{flags} --teacher {teacher} --distill hard")
+    cache = read(run / "checkpoint.json")["teacher"]["cache"]
+    first, second = metrics(run)
+    assert cache["images"] > 0 and cache["seconds"] > 0
+    assert first["teacher_seconds"] == pytest.approx(cache["seconds"], abs=0.01)
+    assert second["teacher_seconds"] == 0  # looked up, not run
+    assert first["epoch_seconds"] > cache["seconds"]  # the pass counts in the time
+    assert read(run / "config.json")["teacher_cache"] is True
+
+
 def one_line_error(args) -> str:
     with pytest.raises(SystemExit) as e:
         main(args)
@@ -217,6 +264,11 @@ def one_line_error(args) -> str:
         ("--distill hard", ["--teacher", "go together"]),
         ("--teacher t --distill hard --distill-tau 0", ["--distill-tau", "positive"]),
         ("--model resnet8 --distilled", ["--distilled needs a ViT", "resnet8"]),
+        ("--teacher-cache", ["--teacher-cache", "--teacher CHECKPOINT"]),
+        (
+            "--teacher t --distill hard --teacher-cache --mixup-alpha 0.8",
+            ["--teacher-cache", "clean images", "mixup"],
+        ),
     ],
 )
 def test_a_half_given_or_impossible_distillation_is_refused(flags, words):

@@ -78,6 +78,8 @@ HELP = {
     "teacher": "a checkpoint whose predictions on each batch teach the student",
     "distill": "hard: learn the teacher's top class; soft: its probabilities",
     "distill_tau": "the temperature of --distill soft",
+    "teacher_cache": "run the teacher once over the clean training images (its "
+    "time counts) and look its logits up, instead of once per augmented batch",
 }
 
 

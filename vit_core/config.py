@@ -107,6 +107,9 @@ class TrainConfig:
     teacher: str | None = None  # its checkpoint
     distill: str | None = None
     distill_tau: float = 3.0
+    # the teacher's logits of the clean training images, computed once (its seconds
+    # count in the run's time) and looked up per image, instead of a pass per batch
+    teacher_cache: bool = False
     # optimization
     epochs: int = 100
     batch_size: int = 256  # global: split across processes
@@ -180,6 +183,16 @@ class TrainConfig:
             (self.teacher is None) == (self.distill is None),
             "--teacher CHECKPOINT and --distill hard|soft go together; "
             f"got --teacher {self.teacher} and --distill {self.distill}",
+        )
+        check(
+            not self.teacher_cache or self.teacher is not None,
+            "--teacher-cache caches a teacher's logits; give --teacher CHECKPOINT",
+        )
+        check(
+            not self.teacher_cache or not (self.mixup_alpha or self.cutmix_alpha),
+            "--teacher-cache holds the logits of the clean images, and mixup/CutMix "
+            f"(--mixup-alpha {self.mixup_alpha}, --cutmix-alpha {self.cutmix_alpha}) "
+            "show the student mixed ones: set both to 0, or drop --teacher-cache",
         )
         for name, allowed in CHOICES.items():
             value = getattr(self, name)

@@ -219,6 +219,9 @@ class DeviceLoader:
         self.crop_padding, self.flip, self.policy = crop_padding, flip, policy
         self.rank, self.world_size = rank, world_size
         self.seed, self.epoch = seed, 0
+        # the indices into ``images`` of the training batch last yielded: a teacher
+        # cache (vit_core.distill) looks its logits up by them
+        self.batch_index: torch.Tensor | None = None
         per_rank = len(self.images) // world_size if train else len(self.images)
         if train and per_rank < batch_size:
             raise DataError(
@@ -253,6 +256,7 @@ class DeviceLoader:
         )
         for i in range(self.steps):
             idx = order[i * self.batch_size : (i + 1) * self.batch_size]
+            self.batch_index = idx
             x = self.images[idx]  # (B, 3, 32, 32) uint8
             if self.policy != "none":
                 x = policy_augment(x, self.policy)

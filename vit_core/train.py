@@ -62,6 +62,8 @@ def train(cfg: TrainConfig) -> dict | None:
         net = wrap(model, cfg, s)
         clock = Clock(s, run.train_seconds)
         log = runlog.RunLog(cfg, s, model, run, teacher)
+        if cfg.teacher_cache:  # its pass counts in the run's time, as the steps do
+            run.train_seconds = teacher.cache_logits(train_loader, clock)
 
         for epoch in range(int(run.epoch), cfg.epochs):
             train_loader.set_epoch(epoch)
