@@ -66,6 +66,51 @@ def test_equal_time_rows_are_compared_with_their_own_untaught_row():
     assert "At 7.5 min" in minutes and "-1.00 points" in minutes
 
 
+def test_cached_and_per_batch_teachers_are_separate_arms():
+    cached = [run(s, 0.66 + s / 100, "t") | {"teacher_cache": True} for s in (0, 1)]
+    records = [run(0, 0.60), run(1, 0.61), run(0, 0.70, "t"), run(1, 0.71, "t")]
+    rows = distill_table.arms(records + cached)
+    assert [r["teacher"] for r in rows] == [
+        "none",
+        "t (hard)",
+        "t (hard, cached logits)",
+    ]
+    assert rows[2]["test"] == pytest.approx(66.5)
+    per_batch, lookup = distill_table.verdicts(rows)
+    assert "+10.00 points" in per_batch and "+6.00 points" in lookup
+
+
+def hour_record(test, device="AMD EPYC, 2 threads", teacher=None):
+    recipe = {"teacher": teacher, "distill": "hard" if teacher else None}
+    return {
+        "recipe": recipe | {"teacher_cache": bool(teacher)},
+        "model": "vit_laptop_cls",
+        "device": device,
+        "load_avg_start": 0.3,
+        "epochs": 30.0,
+        "test_accuracy": test,
+    } | ({"teacher_share": 0.02} if teacher else {})
+
+
+def test_the_hours_are_read_against_their_goals_and_machines():
+    records = {
+        "cpu_plain_hour.json": hour_record(0.806),
+        "cpu_plain_hour_distilled.json": hour_record(0.82, teacher="airnet_teacher"),
+        "cpu_hour.json": hour_record(0.86, device="Intel Xeon, 2 threads"),
+        "cpu_hour_distilled.json": hour_record(0.885, teacher="airnet_teacher"),
+    }
+    rows = distill_table.hour_rows(records)
+    assert [r["goal"] for r in rows] == pytest.approx([80, 84, 86, 88])
+    html = distill_table.hour_table(records)
+    assert "84%: missed by 2.00" in html and "88%: reached" in html
+    assert "airnet_teacher (hard, cached logits)" in html and "2%" in html
+    plain, hybrid = distill_table.hour_reading(records).split(". The ")
+    assert "+1.40 points" in plain and "missed by 2.00 points" in plain
+    assert "ran on" not in plain and "ran on Intel Xeon" in hybrid
+    assert "reached" in hybrid
+    assert "No hour record" in distill_table.hour_table({})
+
+
 def maps_record(gap, low, high):
     entry = {"vs_random": gap, "vs_random_95": [low, high]}
     return {"deletion": {m: entry for m in distill_table.MAP_METHODS}}

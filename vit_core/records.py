@@ -52,6 +52,8 @@ RUN_RECORD_FIELDS = (
     "load_avg_start",
     "load_avg_end",
 )
+# ...and what it keeps when the run had them: a teacher's time (vit_core.distill)
+OPTIONAL_RECORD_FIELDS = ("teacher_seconds", "teacher_share")
 
 
 def record_run(run: str | Path, name: str) -> Path:
@@ -67,7 +69,8 @@ def record_run(run: str | Path, name: str) -> Path:
     if missing:
         raise ValueError(f"{summary_file} lacks {', '.join(missing)}")
     path = result_path(name)
-    atomic_write_json(path, {k: summary[k] for k in RUN_RECORD_FIELDS})
+    keep = RUN_RECORD_FIELDS + tuple(k for k in OPTIONAL_RECORD_FIELDS if k in summary)
+    atomic_write_json(path, {k: summary[k] for k in keep})
     return path
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import statistics
 
 from results_view import html_table
+from search_log import GOALS
 
 from vit_core.records import load_result
 
@@ -38,20 +39,27 @@ def length(record: dict) -> str:
     return f"{record['epochs']} epochs"
 
 
+def teacher_label(teacher: str | None, mode: str, cached: bool) -> str:
+    if not teacher:
+        return "none"
+    return f"{teacher} ({mode}{', cached logits' if cached else ''})"
+
+
 def arms(records: list[dict]) -> list[dict]:
-    """One row per (teacher, distillation, length): means and spread over its seeds,
-    the equal-epoch rows first, each length's row without a teacher first."""
+    """One row per (teacher, distillation, cache, length): means and spread over its
+    seeds, the equal-epoch rows first, each length's row without a teacher first."""
     groups: dict[tuple, list[dict]] = {}
     for r in records:
-        key = (r["teacher"], r["distill"], length(r), bool(r.get("budget")))
+        cached = bool(r.get("teacher_cache"))
+        key = (r["teacher"], r["distill"], cached, length(r), bool(r.get("budget")))
         groups.setdefault(key, []).append(r)
     rows = []
-    for (teacher, mode, matched, timed), runs in groups.items():
+    for (teacher, mode, cached, matched, timed), runs in groups.items():
         test = [100 * r["test_accuracy"] for r in runs]
         taught = [r for r in runs if "teacher_ms_per_image" in r]
         rows.append(
             {
-                "teacher": f"{teacher} ({mode})" if teacher else "none",
+                "teacher": teacher_label(teacher, mode, cached),
                 "taught": bool(teacher),
                 "length": matched,
                 "timed": timed,
@@ -128,6 +136,97 @@ def distill_table(records: list[dict] | None = None) -> str:
     ]
     said = "".join(f"<p>{line}</p>" for line in verdicts(rows))
     return html_table(list(COLUMNS), cells) + said
+
+
+# The hour records (python -m vit_core.records): each student's hour without a teacher,
+# and taught, the latter with issue 36's raised goal
+HOURS = {
+    "plain CLS ViT": ("cpu_plain_hour.json", "cpu_plain_hour_distilled.json"),
+    "hybrid ViT": ("cpu_hour.json", "cpu_hour_distilled.json"),
+}
+
+
+def hour_rows(records: dict | None = None) -> list[dict]:
+    """Each hour record present, as {student, file, teacher, machine, load, epochs,
+    test, share, goal}."""
+    if records is None:
+        files = [name for pair in HOURS.values() for name in pair]
+        records = {name: load_result(name) for name in files}
+    rows = []
+    for student, pair in HOURS.items():
+        for name in pair:
+            r = records.get(name)
+            if r is None:
+                continue
+            recipe = r["recipe"]
+            rows.append(
+                {
+                    "student": f"{student} ({r['model']})",
+                    "file": name,
+                    "teacher": teacher_label(
+                        recipe.get("teacher"),
+                        recipe.get("distill"),
+                        bool(recipe.get("teacher_cache")),
+                    ),
+                    "machine": r["device"],
+                    "load": r["load_avg_start"],
+                    "epochs": r["epochs"],
+                    "test": 100 * r["test_accuracy"],
+                    "share": r.get("teacher_share"),
+                    "goal": 100 * GOALS[name],
+                }
+            )
+    return rows
+
+
+def hour_table(records: dict | None = None) -> str:
+    """The hour records side by side, and against each one's goal, in HTML."""
+    rows = hour_rows(records)
+    if not rows:
+        return "<p>No hour record yet: see <code>python -m vit_core.records</code>.</p>"
+    cells = [
+        {
+            "student": r["student"],
+            "teacher": r["teacher"],
+            "machine (load at start)": f"{r['machine']} ({r['load']:.2f})",
+            "epochs": f"{r['epochs']:.1f}",
+            "teacher share": "–" if r["share"] is None else f"{r['share']:.0%}",
+            "test accuracy": f"{r['test']:.2f}%",
+            "goal": f"{r['goal']:.0f}%: "
+            + (
+                "reached"
+                if r["test"] >= r["goal"]
+                else f"missed by {r['goal'] - r['test']:.2f}"
+            ),
+        }
+        for r in rows
+    ]
+    return html_table(list(cells[0]), cells)
+
+
+def hour_reading(records: dict | None = None) -> str:
+    """Each taught hour against its untaught record, and its goal, in words."""
+    rows = hour_rows(records)
+    lines = []
+    for student in HOURS:
+        pair = [r for r in rows if r["student"].startswith(student)]
+        if len(pair) < 2:
+            continue
+        untaught, taught = pair
+        same = untaught["machine"] == taught["machine"]
+        lines.append(
+            f"The {student} taught for an hour: {taught['test']:.2f}%, "
+            f"{taught['test'] - untaught['test']:+.2f} points against its untaught "
+            f"hour (one run each, so no spread is measured"
+            + ("" if same else f"; the untaught hour ran on {untaught['machine']}")
+            + f"). Its goal, {taught['goal']:.0f}%, is "
+            + (
+                "reached."
+                if taught["test"] >= taught["goal"]
+                else f"missed by {taught['goal'] - taught['test']:.2f} points."
+            )
+        )
+    return " ".join(lines)
 
 
 # The deletion measurement (scripts/maps_faithfulness.py) of the two students of

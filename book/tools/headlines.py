@@ -16,6 +16,8 @@ RECORDS = {  # file -> its headline: the preset that made it, and for how long
     "cpu_laptop.json": "laptop, 15 min",
     "cpu_hour.json": "laptop-hour, 60 min",
     "cpu_plain_hour.json": "plain-hour, 60 min",
+    "cpu_plain_hour_distilled.json": "plain-hour taught by AirNet, 60 min",
+    "cpu_hour_distilled.json": "laptop-hour taught by AirNet, 60 min",
 }
 MISSING = "not measured yet"
 

@@ -11,7 +11,14 @@ from __future__ import annotations
 from vit_core.config import TrainConfig, flag
 
 # each time-budget record -> the test accuracy its preset aims for
-GOALS = {"cpu_laptop.json": 0.80, "cpu_hour.json": 0.86, "cpu_plain_hour.json": 0.80}
+GOALS = {
+    "cpu_laptop.json": 0.80,
+    "cpu_hour.json": 0.86,
+    "cpu_plain_hour.json": 0.80,
+    # issue 36's raised goals: any honest means, distillation included
+    "cpu_plain_hour_distilled.json": 0.84,
+    "cpu_hour_distilled.json": 0.88,
+}
 # (minutes, goal, whose) of each record, drawn on the path plot
 TARGETS = [
     (15, GOALS["cpu_laptop.json"], "laptop"),
