@@ -106,6 +106,7 @@ def test_the_hours_are_read_against_their_goals_and_machines():
     assert "airnet_teacher (hard, cached logits)" in html and "2%" in html
     plain, hybrid = distill_table.hour_reading(records).split(". The ")
     assert "+1.40 points" in plain and "missed by 2.00 points" in plain
+    assert "in 30.0 epochs against 30.0" in plain
     assert "ran on" not in plain and "ran on Intel Xeon" in hybrid
     assert "reached" in hybrid
     assert "No hour record" in distill_table.hour_table({})

@@ -217,7 +217,8 @@ def hour_reading(records: dict | None = None) -> str:
         lines.append(
             f"The {student} taught for an hour: {taught['test']:.2f}%, "
             f"{taught['test'] - untaught['test']:+.2f} points against its untaught "
-            f"hour (one run each, so no spread is measured"
+            f"hour, in {taught['epochs']:.1f} epochs against {untaught['epochs']:.1f} "
+            f"(one run each, so no spread is measured"
             + ("" if same else f"; the untaught hour ran on {untaught['machine']}")
             + f"). Its goal, {taught['goal']:.0f}%, is "
             + (
