@@ -179,6 +179,11 @@ def hour_rows(records: dict | None = None) -> list[dict]:
     return rows
 
 
+def against_goal(test: float, goal: float) -> str:
+    """``reached``, or by how many points a test accuracy missed its goal."""
+    return "reached" if test >= goal else f"missed by {goal - test:.2f}"
+
+
 def hour_table(records: dict | None = None) -> str:
     """The hour records side by side, and against each one's goal, in HTML."""
     rows = hour_rows(records)
@@ -192,12 +197,7 @@ def hour_table(records: dict | None = None) -> str:
             "epochs": f"{r['epochs']:.1f}",
             "teacher share": "–" if r["share"] is None else f"{r['share']:.0%}",
             "test accuracy": f"{r['test']:.2f}%",
-            "goal": f"{r['goal']:.0f}%: "
-            + (
-                "reached"
-                if r["test"] >= r["goal"]
-                else f"missed by {r['goal'] - r['test']:.2f}"
-            ),
+            "goal": f"{r['goal']:.0f}%: {against_goal(r['test'], r['goal'])}",
         }
         for r in rows
     ]
@@ -221,11 +221,8 @@ def hour_reading(records: dict | None = None) -> str:
             f"(one run each, so no spread is measured"
             + ("" if same else f"; the untaught hour ran on {untaught['machine']}")
             + f"). Its goal, {taught['goal']:.0f}%, is "
-            + (
-                "reached."
-                if taught["test"] >= taught["goal"]
-                else f"missed by {taught['goal'] - taught['test']:.2f} points."
-            )
+            + against_goal(taught["test"], taught["goal"])
+            + ("." if taught["test"] >= taught["goal"] else " points.")
         )
     return " ".join(lines)
 
