@@ -16,8 +16,8 @@ RECORDS = {  # file -> its headline: the preset that made it, and for how long
     "cpu_laptop.json": "laptop, 15 min",
     "cpu_hour.json": "laptop-hour, 60 min",
     "cpu_plain_hour.json": "plain-hour, 60 min",
-    "cpu_plain_hour_distilled.json": "plain-hour taught by AirNet, 60 min",
-    "cpu_hour_distilled.json": "laptop-hour taught by AirNet, 60 min",
+    "cpu_plain_hour_distilled.json": "plain-hour + AirNet, 60 min",
+    "cpu_hour_distilled.json": "laptop-hour + AirNet, 60 min",
 }
 MISSING = "not measured yet"
 
@@ -37,13 +37,13 @@ def row(headline: str, goal: str, result: str = MISSING, machine: str = "") -> d
 
 def record_row(name: str) -> dict:
     r = load_result(name)
-    goal = f"{GOALS[name]:.0%} test"
+    goal = f"{GOALS[name]:.0%}"
     if r is None:
         return row(RECORDS[name], goal)
     met = "reached" if r["test_accuracy"] >= GOALS[name] else "not reached"
     return row(
         RECORDS[name],
-        f"{goal}: {met}",
+        f"{goal}, {met}",
         f"{r['test_accuracy']:.2%} ({r['model']}, {r['epochs']:.1f} epochs)",
         short(r["device"]),
     )
@@ -121,5 +121,5 @@ def headline_rows() -> list[dict]:
 
 def headline_table() -> str:
     return html_table(
-        ["headline", "result", "goal", "machine"], headline_rows(), "glance"
+        ["headline", "result", "goal", "machine"], headline_rows(), "glance headlines"
     )
