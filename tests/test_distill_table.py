@@ -80,6 +80,18 @@ def test_cached_and_per_batch_teachers_are_separate_arms():
     assert "+10.00 points" in per_batch and "+6.00 points" in lookup
 
 
+def test_soft_is_read_against_hard_of_the_same_teacher_cache_and_length():
+    cache = {"teacher_cache": True}
+    hard = [run(s, 0.70 + s / 100, "t") | cache for s in (0, 1)]
+    soft = [run(s, 0.73, "t") | cache | {"distill": "soft"} for s in (0, 1)]
+    per_batch = [run(0, 0.50, "t") | {"distill": "soft"}]
+    rows = distill_table.arms([run(0, 0.60), *hard, *soft, *per_batch])
+    lines = distill_table.verdicts(rows)
+    (line,) = [line for line in lines if "soft against hard" in line]
+    assert "+2.50 points (spread 1.00), larger than" in line
+    assert "t (soft, cached logits) against t (hard, cached logits)" in line
+
+
 def hour_record(test, device="AMD EPYC, 2 threads", teacher=None):
     recipe = {"teacher": teacher, "distill": "hard" if teacher else None}
     return {

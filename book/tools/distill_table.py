@@ -61,6 +61,8 @@ def arms(records: list[dict]) -> list[dict]:
             {
                 "teacher": teacher_label(teacher, mode, cached),
                 "taught": bool(teacher),
+                "arm": (teacher, cached),
+                "mode": mode,
                 "length": matched,
                 "timed": timed,
                 "epochs_run": statistics.mean(
@@ -85,8 +87,22 @@ def arms(records: list[dict]) -> list[dict]:
     )
 
 
+def gap(row: dict, base: dict) -> tuple[float, float, str]:
+    """Test accuracy of ``row`` minus ``base``, the larger spread of the two, and
+    whether the gap is larger than that spread."""
+    gain = row["test"] - base["test"]
+    spread = max(row["spread"], base["spread"])
+    verdict = (
+        "larger than the seeds' spread"
+        if abs(gain) > spread
+        else "within the seeds' spread: a tie"
+    )
+    return gain, spread, verdict
+
+
 def verdicts(rows: list[dict]) -> list[str]:
-    """Each taught row against the untaught one of its length, in words."""
+    """Each taught row against the untaught one of its length, in words; then each
+    soft row against the hard row of its teacher, cache and length (DeiT's question)."""
     lines = []
     for row in rows:
         base = next(
@@ -94,18 +110,29 @@ def verdicts(rows: list[dict]) -> list[str]:
         )
         if not row["taught"] or base is None:
             continue
-        gain = row["test"] - base["test"]
-        spread = max(row["spread"], base["spread"])
-        verdict = (
-            "larger than the seeds' spread"
-            if abs(gain) > spread
-            else "within the seeds' spread: a tie"
-        )
+        gain, spread, verdict = gap(row, base)
         lines.append(
             f"At {row['length']}, taught by {row['teacher']}: {gain:+.2f} "
             f"points of test accuracy (spread {spread:.2f}), {verdict}; the teacher "
             f"took {row['share']:.0%} of the training time."
         )
+    for soft in (r for r in rows if r["mode"] == "soft"):
+        hard = next(
+            (
+                r
+                for r in rows
+                if r["mode"] == "hard"
+                and (r["arm"], r["length"]) == (soft["arm"], soft["length"])
+            ),
+            None,
+        )
+        if hard is not None:
+            gain, spread, verdict = gap(soft, hard)
+            lines.append(
+                f"At {soft['length']}, soft against hard distillation "
+                f"({soft['teacher']} against {hard['teacher']}): {gain:+.2f} points "
+                f"(spread {spread:.2f}), {verdict}."
+            )
     return lines
 
 
