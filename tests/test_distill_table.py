@@ -124,6 +124,20 @@ def test_the_hours_are_read_against_their_goals_and_machines():
     assert "No hour record" in distill_table.hour_table({})
 
 
+def test_a_taught_hour_is_read_against_the_untaught_hour_of_its_machine():
+    records = {
+        "cpu_hour.json": hour_record(0.86, device="Intel Xeon, 2 threads"),
+        "cpu_hour_amd.json": hour_record(0.845),
+        "cpu_hour_distilled.json": hour_record(0.85, teacher="airnet_teacher"),
+    }
+    rows = distill_table.hour_rows(records)
+    assert [r["goal"] for r in rows] == pytest.approx([86, 86, 88])
+    reading = distill_table.hour_reading(records)
+    assert "+0.50 points" in reading and "ran on" not in reading
+    del records["cpu_hour_amd.json"]
+    assert "-1.00 points" in distill_table.hour_reading(records)
+
+
 def maps_record(gap, low, high):
     entry = {"vs_random": gap, "vs_random_95": [low, high]}
     return {"deletion": {m: entry for m in distill_table.MAP_METHODS}}

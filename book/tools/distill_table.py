@@ -165,11 +165,11 @@ def distill_table(records: list[dict] | None = None) -> str:
     return html_table(list(COLUMNS), cells) + said
 
 
-# The hour records (python -m vit_core.records): each student's hour without a teacher,
-# and taught, the latter with issue 36's raised goal
+# The hour records (python -m vit_core.records): each student's hours without a teacher,
+# then its hour taught, the last with issue 36's raised goal
 HOURS = {
     "plain CLS ViT": ("cpu_plain_hour.json", "cpu_plain_hour_distilled.json"),
-    "hybrid ViT": ("cpu_hour.json", "cpu_hour_distilled.json"),
+    "hybrid ViT": ("cpu_hour.json", "cpu_hour_amd.json", "cpu_hour_distilled.json"),
 }
 
 
@@ -177,11 +177,11 @@ def hour_rows(records: dict | None = None) -> list[dict]:
     """Each hour record present, as {student, file, teacher, machine, load, epochs,
     test, share, goal}."""
     if records is None:
-        files = [name for pair in HOURS.values() for name in pair]
+        files = [name for names in HOURS.values() for name in names]
         records = {name: load_result(name) for name in files}
     rows = []
-    for student, pair in HOURS.items():
-        for name in pair:
+    for student, names in HOURS.items():
+        for name in names:
             r = records.get(name)
             if r is None:
                 continue
@@ -232,14 +232,17 @@ def hour_table(records: dict | None = None) -> str:
 
 
 def hour_reading(records: dict | None = None) -> str:
-    """Each taught hour against its untaught record, and its goal, in words."""
+    """Each taught hour against its untaught record (the one of its machine, where
+    there is one), and its goal, in words."""
     rows = hour_rows(records)
     lines = []
-    for student in HOURS:
-        pair = [r for r in rows if r["student"].startswith(student)]
-        if len(pair) < 2:
+    for student, files in HOURS.items():
+        hours = {r["file"]: r for r in rows if r["student"].startswith(student)}
+        taught = hours.pop(files[-1], None)
+        if taught is None or not hours:
             continue
-        untaught, taught = pair
+        # the untaught hour on the taught one's machine, where there is one
+        untaught = max(hours.values(), key=lambda r: r["machine"] == taught["machine"])
         same = untaught["machine"] == taught["machine"]
         lines.append(
             f"The {student} taught for an hour: {taught['test']:.2f}%, "
